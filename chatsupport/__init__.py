@@ -1,0 +1,3 @@
+"""ChatSupport: a self-hosted AI customer-support appliance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""``create_app(settings)``: plugins, lifespan and the one route list, read top to bottom."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Sequence
+
+from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from litestar.types import ControllerRouterHandler
+
+from chatsupport import __version__
+from chatsupport.config import Settings, load_settings
+from chatsupport.logs import configure_logging
+from chatsupport.resources import static_dir, templates_dir
+from chatsupport.services import start_services
+from chatsupport.web import health, pages
+from chatsupport.web.assets import static_url
+from chatsupport.web.errors import EXCEPTION_HANDLERS
+from chatsupport.web.permissions import PUBLIC
+from chatsupport.web.security import add_security_headers
+
+log = logging.getLogger(__name__)
+
+ROUTES: list[ControllerRouterHandler] = [
+    health.healthz,
+    health.readyz,
+    pages.index,
+    pages.api_docs,
+    create_static_files_router(path="/static", directories=[static_dir()], opt={"permission": PUBLIC},
+                               include_in_schema=False, cache_control=None),
+]
+
+
+def _templates() -> TemplateConfig:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals["static_url"] = static_url
+
+    return TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine, engine_callback=configure)
+
+
+def create_app(settings: Settings | None = None, extra_routes: Sequence[ControllerRouterHandler] = (),
+               **service_options: Any) -> Litestar:
+    """Build the ASGI app. ``extra_routes`` lets tests mount a sample handler beside the real ones."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await asyncio.to_thread(start_services, settings, **service_options)
+        app.state.services = services
+        log.info("ChatSupport %s ready to serve on %s (data in %s)", __version__, settings.base_url,
+                 settings.data.root)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(services.stop)
+
+    return Litestar(
+        route_handlers=[*ROUTES, *extra_routes],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_send=[add_security_headers],
+        request_max_body_size=settings.MAX_BODY_BYTES,
+        template_config=_templates(),
+        openapi_config=OpenAPIConfig(
+            title="ChatSupport API", version=__version__, path="/schema", render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,
+    )
+
+
+def app_factory() -> Litestar:
+    """Entry point for ``uvicorn --factory chatsupport.app:app_factory`` (settings from the environment)."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)

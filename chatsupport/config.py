@@ -1,0 +1,229 @@
+"""Settings: one declared table, read from ``CHATSUPPORT_*`` environment variables.
+
+Every knob the appliance has is a row in ``SETTINGS``; nothing else in the package reads the environment for
+configuration. The README's configuration reference is checked against this table by the test suite.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ENV_PREFIX = "CHATSUPPORT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError("expected a port between 1 and 65535")
+    return port
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    """Hosts, IPs or CIDRs; validated loosely here, matched by the outbound guard."""
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError("expected 'text' or 'json'")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _public_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "./data", "Folder holding the database, job queue, uploads, backups and instance secret."),
+    Setting("HOST", "127.0.0.1", "Address `chatsupport serve` listens on (the Docker image uses 0.0.0.0)."),
+    Setting("PORT", "8000", "TCP port `chatsupport serve` listens on.", _port),
+    Setting("SECRET_KEY", "", "Signs sessions and tokens. Empty: generated on first start and kept in "
+            "DATA_DIR/secret_key (mode 0600).", secret=True),
+    Setting("PUBLIC_URL", "", "External base URL (https://support.example.com) used in embed codes and emailed "
+            "links. Empty: derived from HOST and PORT.", _public_url),
+    Setting("OPEN_SIGNUP", "false", "Allow anyone to register a new workspace through the API.", _bool),
+    Setting("MODELS_DIR", "./models", "Folder searched for local GGUF language models (the image mounts /models)."),
+    Setting("EMBEDDING_MODEL", "", "Path of a sentence-transformers model folder. Empty: the bundled "
+            "all-MiniLM-L6-v2."),
+    Setting("OUTBOUND_ALLOWLIST", "", "Comma-separated hosts, IPs or CIDRs that outbound fetches may reach even "
+            "when they are private or loopback addresses (any port).", _host_list),
+    Setting("TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto headers are believed.", _networks),
+    Setting("SMTP_HOST", "", "SMTP server for outgoing mail. Empty: no mail is sent; links are shown instead."),
+    Setting("SMTP_PORT", "587", "SMTP server port.", _port),
+    Setting("SMTP_USER", "", "SMTP user name."),
+    Setting("SMTP_PASSWORD", "", "SMTP password.", secret=True),
+    Setting("SMTP_FROM", "", "Sender address of outgoing mail, e.g. ChatSupport <support@example.com>."),
+    Setting("SMTP_STARTTLS", "true", "Upgrade the SMTP connection with STARTTLS.", _bool),
+    Setting("METRICS_TOKEN", "", "Bearer token that non-loopback clients present to read /metrics.", secret=True),
+    Setting("LOG_FORMAT", "text", "Log line format: text or json.", _log_format),
+    Setting("LOG_LEVEL", "INFO", "Lowest level logged: DEBUG, INFO, WARNING or ERROR.", _log_level),
+    Setting("RUN_WORKER", "true", "Run the background job consumer inside the server process. Set false when "
+            "`chatsupport worker` runs separately.", _bool),
+    Setting("WORKER_THREADS", "2", "Background job threads.", _positive_int),
+    Setting("MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted by the API, in bytes (uploads have "
+            "their own limits).", _positive_int),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where each kind of runtime file lives inside the data dir."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "chatsupport.db"
+
+    @property
+    def queue(self) -> Path:
+        return self.root / "queue.db"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def backups(self) -> Path:
+        return self.root / "backups"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.root / "secret_key"
+
+    @property
+    def server_lock(self) -> Path:
+        return self.root / ".server.lock"
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data(self) -> DataLayout:
+        return DataLayout(Path(self.values["DATA_DIR"]).resolve())
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.values["MODELS_DIR"]).resolve()
+
+    @property
+    def base_url(self) -> str:
+        if self.values["PUBLIC_URL"]:
+            return self.values["PUBLIC_URL"]
+        host = self.values["HOST"]
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+        return f"http://{shown}:{self.values['PORT']}"
+
+    def replace(self, **overrides: Any) -> "Settings":
+        values = dict(self.values)
+        values.update({k.upper(): v for k, v in overrides.items()})
+        return Settings(values)
+
+    def effective(self) -> list[tuple[str, str, str]]:
+        """(variable, shown value, source) rows with secrets masked, for `doctor`."""
+        rows = []
+        for s in SETTINGS:
+            raw = os.environ.get(ENV_PREFIX + s.name)
+            value = self.values[s.name]
+            shown = _show(value)
+            if s.secret and shown:
+                shown = "********"
+            rows.append((ENV_PREFIX + s.name, shown, "env" if raw is not None else "default"))
+        return rows
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every declared setting from ``env`` (default: the process environment); raise SettingsError."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = env.get(ENV_PREFIX + s.name, s.default)
+        try:
+            values[s.name] = s.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}{s.name}={raw!r}: {exc}") from None
+    values.update({k.upper(): v for k, v in overrides.items()})
+    return Settings(values)
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The configured secret, or the instance secret kept in the data dir (created 0600 on first use)."""
+    if settings.SECRET_KEY:
+        return settings.SECRET_KEY
+    path = settings.data.secret_file
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key

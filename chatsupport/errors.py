@@ -1,0 +1,56 @@
+"""Every error code the product returns, in one table: code → (HTTP status, default message).
+
+Domain code raises ``AppError("code")``; the web layer turns it into ``{"error": {"code", "message",
+"details"}}`` with the status from this table, and the CLI prints the same code. Codes are stable: clients and
+tests match on them, so rename none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERRORS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "The request could not be understood."),
+    "malformed_json": (400, "The request body is not valid JSON."),
+    "unauthorized": (401, "Authentication is required."),
+    "invalid_credentials": (401, "Email or password is incorrect."),
+    "invalid_token": (401, "The token is invalid or has expired."),
+    "mfa_required": (401, "A one-time code is required."),
+    "forbidden": (403, "You do not have permission to do this."),
+    "csrf_failed": (403, "The form expired or was not sent from this site. Reload the page and try again."),
+    "signup_closed": (403, "Sign-up is closed on this instance."),
+    "not_found": (404, "Not found."),
+    "method_not_allowed": (405, "This method is not allowed here."),
+    "conflict": (409, "The resource conflicts with the current state."),
+    "already_exists": (409, "A resource with this name already exists."),
+    "setup_done": (409, "This instance is already set up."),
+    "too_large": (413, "The request body is too large."),
+    "unsupported_type": (415, "This content type is not supported."),
+    "validation_error": (422, "Some fields are invalid."),
+    "too_many_attempts": (429, "Too many attempts. Try again later."),
+    "rate_limited": (429, "Too many requests. Try again later."),
+    "internal_error": (500, "Something went wrong on our side."),
+    "not_ready": (503, "The service is starting up."),
+    # CLI and operations
+    "server_running": (409, "A ChatSupport server is using this data dir; stop it first."),
+    "data_dir_not_empty": (409, "The data dir already holds data; pass --force to replace it (it is kept aside)."),
+    "backup_invalid": (400, "The file is not a ChatSupport backup archive."),
+    "backup_corrupt": (400, "The backup archive is damaged: a checksum or the database integrity check failed."),
+    "backup_too_new": (400, "The backup comes from a newer ChatSupport; upgrade before restoring it."),
+}
+
+
+class AppError(Exception):
+    """A failure the caller should see, named by a code from ``ERRORS``."""
+
+    def __init__(self, code: str, message: str | None = None, details: Any = None):
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}: add it to chatsupport.errors.ERRORS")
+        self.code = code
+        self.status = ERRORS[code][0]
+        self.message = message or ERRORS[code][1]
+        self.details = details
+        super().__init__(f"{code}: {self.message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}

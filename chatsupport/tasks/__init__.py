@@ -1,0 +1,3 @@
+"""Background jobs. Importing this package registers every task with the queue."""
+
+from chatsupport.tasks import housekeeping  # noqa: F401

@@ -1,0 +1,74 @@
+"""Every error leaves as ``{"error": {"code", "message", "details", "request_id"}}``.
+
+Codes and statuses come from ``chatsupport.errors.ERRORS``; Litestar's own exceptions are translated here so a
+client never sees two error shapes. Body validation failures become 422 ``validation_error`` with one detail per
+field; undecodable JSON is 400 ``malformed_json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from chatsupport.errors import ERRORS, AppError
+from chatsupport.web.security import request_id
+
+log = logging.getLogger(__name__)
+
+_CODE_BY_STATUS = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "too_large", 415: "unsupported_type", 422: "validation_error", 429: "rate_limited",
+    503: "not_ready",
+}
+
+
+def error_response(request: Request[Any, Any, Any], error: AppError, headers: dict[str, str] | None = None) -> Response:
+    body = error.to_dict()
+    body["error"]["request_id"] = request_id(request.scope)
+    return Response(body, status_code=error.status, media_type=MediaType.JSON, headers=headers)
+
+
+def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response:
+    headers = {"Retry-After": str(exc.details["retry_after"])} if isinstance(exc.details, dict) and \
+        "retry_after" in exc.details else None
+    return error_response(request, exc, headers)
+
+
+def _field_details(extra: Any) -> list[dict[str, str]]:
+    details = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            details.append({"field": str(item.get("key") or "body"), "message": str(item.get("message", ""))})
+    return details
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response:
+    detail = str(exc.detail or "")
+    if isinstance(exc, ValidationException) or exc.status_code == 400:
+        if detail.startswith("JSON is malformed") or "malformed" in detail.lower():
+            return error_response(request, AppError("malformed_json"))
+        if exc.extra:
+            return error_response(request, AppError("validation_error", details=_field_details(exc.extra)))
+    code = _CODE_BY_STATUS.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+    message = ERRORS[code][1]
+    response = error_response(request, AppError(code, message))
+    if exc.status_code != ERRORS[code][0]:
+        response.status_code = exc.status_code
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id(request.scope))
+    return error_response(request, AppError("internal_error"))
+
+
+EXCEPTION_HANDLERS = {
+    AppError: handle_app_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
