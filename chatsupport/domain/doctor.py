@@ -15,6 +15,7 @@ from typing import Any
 
 from chatsupport import __version__
 from chatsupport.config import Settings
+from chatsupport.llm.providers.local import llama_status, resolve_model
 from chatsupport.retrieval.embedder import resolve_model_path
 from chatsupport.store.db import StoreError, capabilities, connect
 from chatsupport.store.migrations import LATEST_VERSION, current_version, pending
@@ -76,7 +77,7 @@ def _check_database(settings: Settings, report: Report) -> None:
         report.add("fts5", caps["fts5"], "available" if caps["fts5"] else "missing from this SQLite build")
         report.add("sqlite_vec", bool(caps["sqlite_vec"]), caps["sqlite_vec"] or "not loadable")
         if not path.exists():
-            report.add("schema", True, f"no database yet; created at first start (schema {LATEST_VERSION})",
+            report.add("schema", False, f"no database yet; created at first start (schema {LATEST_VERSION})",
                        warning=True)
             return
         version = current_version(conn)
@@ -107,6 +108,21 @@ def _check_models(settings: Settings, report: Report) -> None:
                warning=not ggufs)
 
 
+def _check_llama(settings: Settings, report: Report) -> None:
+    """The server runs without llama-cpp-python (answers then come from cloud or extractive providers)."""
+    ok, detail = llama_status()
+    model = resolve_model(settings)
+    if not ok:
+        report.add("llama_cpp", False, f"unavailable: {detail}; the local GGUF provider is off (install "
+                   "llama-cpp-python for local answers)", warning=True)
+    elif settings.LLM_MODEL and model is None:
+        report.add("llama_cpp", False, f"llama-cpp-python {detail}; CHATSUPPORT_LLM_MODEL={settings.LLM_MODEL} "
+                   "not found", warning=True)
+    else:
+        report.add("llama_cpp", True, f"llama-cpp-python {detail}; local model: {model.name if model else 'none'} "
+                   f"(n_ctx {settings.LLM_CONTEXT}, threads {settings.LLM_THREADS}/{settings.LLM_BATCH_THREADS})")
+
+
 def run_doctor(settings: Settings) -> Report:
     report = Report()
     report.facts["versions"] = {"chatsupport": __version__, "python": platform.python_version(),
@@ -115,4 +131,5 @@ def run_doctor(settings: Settings) -> Report:
     _check_data_dir(settings, report)
     _check_database(settings, report)
     _check_models(settings, report)
+    _check_llama(settings, report)
     return report

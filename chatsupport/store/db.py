@@ -33,7 +33,7 @@ def _dict_row(cursor: apsw.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.getdescription(), row)}
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
+def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL") -> apsw.Connection:
     """Open the database with sqlite-vec loaded and the pragmas every connection needs."""
     flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     conn = apsw.Connection(str(path), flags=flags)
@@ -47,7 +47,7 @@ def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
     conn.row_trace = _dict_row
     return conn
 
@@ -78,13 +78,14 @@ def require_capabilities(conn: apsw.Connection) -> dict[str, Any]:
 class Database:
     """One SQLite file: a writer thread for every change, a connection per thread for reads."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, synchronous: str = "FULL"):
+        """``synchronous`` exists for benchmarks; the product always writes with FULL."""
         self.path = path
         self._local = threading.local()
         self._readers: list[apsw.Connection] = []
         self._readers_lock = threading.Lock()
         self._jobs: queue.Queue[tuple[WriteFn[Any], Future[Any]] | None] = queue.Queue()
-        self._writer_conn = connect(path)
+        self._writer_conn = connect(path, synchronous=synchronous)
         self.capabilities = require_capabilities(self._writer_conn)
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._writer.start()
@@ -104,7 +105,7 @@ class Database:
                 result = fn(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                if not conn.autocommit:
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 future.set_exception(exc)
             else:

@@ -8,10 +8,11 @@ field; undecodable JSON is 400 ``malformed_json``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from chatsupport.errors import ERRORS, AppError
 from chatsupport.web.security import request_id
@@ -37,19 +38,25 @@ def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response
     return error_response(request, exc, headers)
 
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
 def _field_details(extra: Any) -> list[dict[str, str]]:
+    """Litestar reports a missing field against the whole body (``data``); name the field instead."""
     details = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, dict):
-            details.append({"field": str(item.get("key") or "body"), "message": str(item.get("message", ""))})
+            message = str(item.get("message", ""))
+            missing = _MISSING_FIELD.search(message)
+            field = missing.group(1) if missing else str(item.get("key") or "body")
+            details.append({"field": "body" if field == "data" else field, "message": message})
     return details
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response:
-    detail = str(exc.detail or "")
+    if isinstance(exc.__cause__, SerializationException):
+        return error_response(request, AppError("malformed_json"))
     if isinstance(exc, ValidationException) or exc.status_code == 400:
-        if detail.startswith("JSON is malformed") or "malformed" in detail.lower():
-            return error_response(request, AppError("malformed_json"))
         if exc.extra:
             return error_response(request, AppError("validation_error", details=_field_details(exc.extra)))
     code = _CODE_BY_STATUS.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
