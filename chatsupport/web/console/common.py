@@ -1,0 +1,66 @@
+"""What every console page shares: rendering with the CSRF token and the signed-in user, form errors shown in
+words, and safe redirects after a form."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from litestar import Request
+from litestar.response import Redirect, Template
+
+from chatsupport.errors import AppError
+from chatsupport.web.auth import CSRF_FIELD, check_csrf, csrf_token, new_csrf_cookie, set_csrf_cookie
+
+DEFAULT_LANDING = "/profile"
+
+
+def render(request: Request[Any, Any, Any], template: str, context: Mapping[str, Any] | None = None,
+           status: int = 200, headers: dict[str, str] | None = None) -> Template:
+    """A full page, with a CSRF token bound to this browser (a fresh pre-login cookie when it has none)."""
+    fresh = new_csrf_cookie(request)
+    actor = getattr(request.state, "actor", None)
+    page = Template(template, context={"csrf_token": csrf_token(request, fresh), "csrf_field": CSRF_FIELD,
+                                       "actor": actor, **(context or {})}, status_code=status, headers=headers)
+    if fresh:
+        set_csrf_cookie(page, request, fresh)
+    return page
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths on this site: an open redirect after login would hand a phishing page our credibility."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return DEFAULT_LANDING
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_LANDING
+    return target
+
+
+def redirect(path: str) -> Redirect:
+    return Redirect(path, status_code=303)
+
+
+def form_values(form: Mapping[str, Any], *names: str) -> dict[str, str]:
+    return {name: str(form.get(name) or "") for name in names}
+
+
+def csrf_ok(request: Request[Any, Any, Any], form: Mapping[str, Any]) -> AppError | None:
+    try:
+        check_csrf(request, form.get(CSRF_FIELD))
+    except AppError as exc:
+        return exc
+    return None
+
+
+def error_context(exc: AppError) -> dict[str, Any]:
+    """The message and per-field messages of an error, for the template."""
+    fields = {d["field"]: d["message"] for d in exc.details if isinstance(d, dict) and "field" in d} \
+        if isinstance(exc.details, list) else {}
+    return {"error": exc.message, "error_code": exc.code, "field_errors": fields}
+
+
+def retry_headers(exc: AppError) -> dict[str, str] | None:
+    if isinstance(exc.details, dict) and "retry_after" in exc.details:
+        return {"Retry-After": str(exc.details["retry_after"])}
+    return None
