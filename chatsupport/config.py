@@ -43,6 +43,27 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected 0 or a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+def _argon2_memory(raw: str) -> int:
+    value = int(raw)
+    if value < 1024:
+        raise ValueError("expected at least 1024 (KiB)")
+    return value
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
@@ -91,17 +112,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_URL", "", "External base URL (https://support.example.com) used in embed codes and emailed "
             "links. Empty: derived from HOST and PORT.", _public_url),
     Setting("OPEN_SIGNUP", "false", "Allow anyone to register a new workspace through the API.", _bool),
+    Setting("ARGON2_MEMORY_KIB", "65536", "Memory cost of each argon2id password hash, in KiB. Lower it only for "
+            "test runs or very small machines; existing hashes keep their own cost.", _argon2_memory),
     Setting("MODELS_DIR", "./models", "Folder searched for local GGUF language models (the image mounts /models)."),
-    Setting("EMBEDDING_MODEL", "", "Path of a sentence-transformers model folder. Empty: the bundled "
-            "all-MiniLM-L6-v2."),
+    Setting("EMBEDDING_MODEL", "", "Path of a sentence-transformers model folder (relative paths are looked up "
+            "under MODELS_DIR). Empty: the bundled all-MiniLM-L6-v2."),
+    Setting("MODEL_CACHE_DIR", "", "Folder for the one-time ONNX export of the embedding model (made with torch on "
+            "first start; later starts load it without torch). Empty: DATA_DIR/model-cache."),
+    Setting("LLM_MODEL", "", "Local GGUF model for answers: a file path (relative paths are looked up under "
+            "MODELS_DIR). Empty: the first *.gguf in MODELS_DIR, if any."),
+    Setting("LLM_CONTEXT", "4096", "Context size (n_ctx, tokens) of the local GGUF model.", _positive_int),
+    Setting("LLM_THREADS", "1", "CPU threads generating tokens with the local model. 1 is fastest on a 2-core box "
+            "under load (2 collapse to ~4 tokens/s there; see docs/benchmarks.md).", _positive_int),
+    Setting("LLM_BATCH_THREADS", "1", "CPU threads reading the prompt (prefill) with the local model. 2 prefill "
+            "~1.7x faster on an idle 2-core box but 2x slower when other work shares the cores (see "
+            "docs/benchmarks.md).", _positive_int),
+    Setting("LLM_FIRST_TOKEN_TIMEOUT", "20", "Seconds a provider may take to its first answer token before the "
+            "chain falls back to the next one (a provider's own setting overrides it).", _positive_float),
+    Setting("LLM_TOTAL_TIMEOUT", "90", "Seconds a provider may take for a whole answer before the chain falls "
+            "back (a provider's own setting overrides it).", _positive_float),
+    Setting("LLM_BREAKER_FAILURES", "3", "Consecutive failures after which a provider is skipped (circuit open) "
+            "until LLM_BREAKER_COOLDOWN has passed.", _positive_int),
+    Setting("LLM_BREAKER_COOLDOWN", "60", "Seconds an open circuit waits before letting one trial request through "
+            "to the provider again.", _positive_float),
+    Setting("LLM_MASK_PII", "true", "Mask e-mails, phone numbers, card numbers and IBANs in customer text before "
+            "any cloud model call.", _bool),
+    Setting("LLM_DAILY_TOKEN_CAP", "200000", "Default daily cap of cloud-model tokens (in + out, UTC day) per "
+            "workspace; past it the chain falls back to the next provider. 0: no cap. A workspace may set its own.",
+            _non_negative_int),
     Setting("OUTBOUND_ALLOWLIST", "", "Comma-separated hosts, IPs or CIDRs that outbound fetches may reach even "
             "when they are private or loopback addresses (any port).", _host_list),
     Setting("TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto headers are believed.", _networks),
     Setting("SMTP_HOST", "", "SMTP server for outgoing mail. Empty: no mail is sent; links are shown instead."),
-    Setting("SMTP_PORT", "587", "SMTP server port.", _port),
-    Setting("SMTP_USER", "", "SMTP user name."),
-    Setting("SMTP_PASSWORD", "", "SMTP password.", secret=True),
+    Setting("SMTP_PORT", "587", "SMTP server port (587 for STARTTLS, 465 for TLS).", _port),
+    Setting("SMTP_USER", "", "User name for SMTP authentication (empty: no login)."),
+    Setting("SMTP_PASSWORD", "", "Password for SMTP authentication.", secret=True),
     Setting("SMTP_FROM", "", "Sender address of outgoing mail, e.g. ChatSupport <support@example.com>."),
     Setting("SMTP_STARTTLS", "true", "Upgrade the SMTP connection with STARTTLS.", _bool),
     Setting("METRICS_TOKEN", "", "Bearer token that non-loopback clients present to read /metrics.", secret=True),
@@ -109,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "Lowest level logged: DEBUG, INFO, WARNING or ERROR.", _log_level),
     Setting("RUN_WORKER", "true", "Run the background job consumer inside the server process. Set false when "
             "`chatsupport worker` runs separately.", _bool),
-    Setting("WORKER_THREADS", "2", "Background job threads.", _positive_int),
+    Setting("WORKER_THREADS", "2", "Threads that run background jobs (ingestion, crawls, webhooks).", _positive_int),
     Setting("MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted by the API, in bytes (uploads have "
             "their own limits).", _positive_int),
 )
@@ -151,6 +197,7 @@ class DataLayout:
 @dataclass(frozen=True)
 class Settings:
     values: dict[str, Any] = field(default_factory=dict)
+    from_env: frozenset[str] = frozenset()
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -161,6 +208,11 @@ class Settings:
     @property
     def data(self) -> DataLayout:
         return DataLayout(Path(self.values["DATA_DIR"]).resolve())
+
+    @property
+    def model_cache_path(self) -> Path:
+        configured = self.values["MODEL_CACHE_DIR"]
+        return Path(configured).resolve() if configured else self.data.root / "model-cache"
 
     @property
     def models_path(self) -> Path:
@@ -177,18 +229,17 @@ class Settings:
     def replace(self, **overrides: Any) -> "Settings":
         values = dict(self.values)
         values.update({k.upper(): v for k, v in overrides.items()})
-        return Settings(values)
+        return Settings(values, self.from_env | {k.upper() for k in overrides})
 
     def effective(self) -> list[tuple[str, str, str]]:
         """(variable, shown value, source) rows with secrets masked, for `doctor`."""
         rows = []
         for s in SETTINGS:
-            raw = os.environ.get(ENV_PREFIX + s.name)
             value = self.values[s.name]
             shown = _show(value)
             if s.secret and shown:
                 shown = "********"
-            rows.append((ENV_PREFIX + s.name, shown, "env" if raw is not None else "default"))
+            rows.append((ENV_PREFIX + s.name, shown, "env" if s.name in self.from_env else "default"))
         return rows
 
 
@@ -211,7 +262,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         except ValueError as exc:
             raise SettingsError(f"{ENV_PREFIX}{s.name}={raw!r}: {exc}") from None
     values.update({k.upper(): v for k, v in overrides.items()})
-    return Settings(values)
+    from_env = {s.name for s in SETTINGS if ENV_PREFIX + s.name in env} | {k.upper() for k in overrides}
+    return Settings(values, frozenset(from_env))
 
 
 def ensure_secret_key(settings: Settings) -> str:

@@ -15,6 +15,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Authentication is required."),
     "invalid_credentials": (401, "Email or password is incorrect."),
     "invalid_token": (401, "The token is invalid or has expired."),
+    "wrong_password": (403, "The current password is incorrect."),
     "mfa_required": (401, "A one-time code is required."),
     "forbidden": (403, "You do not have permission to do this."),
     "csrf_failed": (403, "The form expired or was not sent from this site. Reload the page and try again."),
@@ -26,17 +27,28 @@ ERRORS: dict[str, tuple[int, str]] = {
     "setup_done": (409, "This instance is already set up."),
     "too_large": (413, "The request body is too large."),
     "unsupported_type": (415, "This content type is not supported."),
+    "url_not_allowed": (422, "This address cannot be reached from ChatSupport: private, loopback, link-local and "
+                             "cloud-metadata addresses are refused unless listed in CHATSUPPORT_OUTBOUND_ALLOWLIST."),
     "validation_error": (422, "Some fields are invalid."),
     "too_many_attempts": (429, "Too many attempts. Try again later."),
     "rate_limited": (429, "Too many requests. Try again later."),
     "internal_error": (500, "Something went wrong on our side."),
     "not_ready": (503, "The service is starting up."),
+    # knowledge base: why a document that was accepted could not be indexed (stored as its error_code)
+    "extraction_failed": (422, "The text could not be extracted. The file may be damaged."),
+    "encrypted": (422, "The file is password-protected. Remove the password and upload it again."),
+    "no_text": (422, "No text was found in the file. Scanned pages need OCR before they can be used."),
+    "embedding_failed": (500, "The text could not be indexed. Retry the document."),
+    "interrupted": (500, "Processing was interrupted (the server stopped). Retry the document."),
     # CLI and operations
     "server_running": (409, "A ChatSupport server is using this data dir; stop it first."),
     "data_dir_not_empty": (409, "The data dir already holds data; pass --force to replace it (it is kept aside)."),
     "backup_invalid": (400, "The file is not a ChatSupport backup archive."),
     "backup_corrupt": (400, "The backup archive is damaged: a checksum or the database integrity check failed."),
     "backup_too_new": (400, "The backup comes from a newer ChatSupport; upgrade before restoring it."),
+    # conversations and answers
+    "invalid_transition": (409, "The conversation cannot change to that state from its current one."),
+    "conversation_closed": (409, "The conversation is archived; start a new one."),
 }
 
 

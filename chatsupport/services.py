@@ -41,6 +41,14 @@ class Services:
             self.lock.release()
 
 
+def requeue_interrupted_jobs(db: Database) -> None:
+    """Jobs a killed process left half-way go back in the queue. Only the process that runs the consumer does
+    this: a server next to a separate worker must not re-queue what that worker is doing right now."""
+    from chatsupport.tasks.ingest import recover_interrupted_ingestion
+
+    recover_interrupted_ingestion(db)
+
+
 def start_services(settings: Settings, *, run_worker: bool | None = None, hold_lock: bool = True,
                    load_embedder: bool = True) -> Services:
     layout = settings.data
@@ -57,12 +65,13 @@ def start_services(settings: Settings, *, run_worker: bool | None = None, hold_l
         if lock:
             lock.release()
         raise
-    embedder = shared_embedder(settings.EMBEDDING_MODEL)
+    embedder = shared_embedder(settings.EMBEDDING_MODEL, settings.model_cache_path, settings.models_path)
     if load_embedder:
         embedder.start_loading()
     services = Services(settings=settings, db=db, secret_key=secret, embedder=embedder, lock=lock)
     runtime.bind(db, settings)
     task_queue.use_queue_file(layout.queue)
     if settings.RUN_WORKER if run_worker is None else run_worker:
+        requeue_interrupted_jobs(db)
         services.consumer = task_queue.start_in_process(settings.WORKER_THREADS)
     return services

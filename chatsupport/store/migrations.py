@@ -380,8 +380,142 @@ CREATE TABLE instance_state (
 );
 """
 
+# Accounts: console sessions live beside API refresh tokens (one session cap for both), one-time tokens for
+# password reset and email verification, and failed logins for throttling (kept in the database so a restart
+# does not reset the count).
+ACCOUNTS_SCHEMA = f"""
+ALTER TABLE refresh_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api' CHECK (kind IN ('api','console'));
+ALTER TABLE refresh_tokens ADD COLUMN last_used_at TEXT;
+
+CREATE TABLE user_tokens (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  purpose TEXT NOT NULL CHECK (purpose IN ('reset_password','verify_email')),
+  token_hash TEXT NOT NULL UNIQUE,
+  expires_at TEXT NOT NULL,
+  used_at TEXT,
+  created_at TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE INDEX idx_user_tokens_user ON user_tokens(user_id, purpose);
+
+CREATE TABLE login_failures (
+  id INTEGER PRIMARY KEY,
+  throttle_key TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE INDEX idx_login_failures_key ON login_failures(throttle_key, created_at);
+CREATE INDEX idx_audit_logs_created ON audit_logs(workspace_id, action, created_at DESC);
+"""
+
+# Retrieval at ~100k chunks: a 1-bit-per-dimension copy of every vector for a coarse Hamming KNN (about 10x
+# cheaper than float32 brute force) whose top candidates are re-scored with the float vectors. Same partition key,
+# so one chatbot's search never scans another's vectors. Existing float vectors are quantised in place.
+BINARY_VECTORS_SCHEMA = """
+CREATE VIRTUAL TABLE knowledge_chunk_bits USING vec0(
+  chunk_rowid INTEGER PRIMARY KEY,
+  chatbot_id TEXT PARTITION KEY,
+  embedding bit[384]
+);
+INSERT INTO knowledge_chunk_bits(chunk_rowid, chatbot_id, embedding)
+  SELECT chunk_rowid, chatbot_id, vec_quantize_binary(embedding) FROM knowledge_chunk_vectors;
+CREATE TRIGGER knowledge_chunks_ad_bits AFTER DELETE ON knowledge_chunks BEGIN
+  DELETE FROM knowledge_chunk_bits WHERE chunk_rowid = old.rowid;
+END;
+"""
+
+# Ingestion progress and atomic re-upload: ``stage`` says what a processing document is doing; a re-upload is a
+# new row naming the document it ``replaces`` (the old one keeps serving until the new chunks commit); ``attempt``
+# numbers each run so a stale job cannot overwrite the result of a newer retry. FAQs gain the PRD's metadata.
+KNOWLEDGE_PROGRESS_SCHEMA = """
+ALTER TABLE knowledge_documents ADD COLUMN stage TEXT
+  CHECK (stage IS NULL OR stage IN ('extracting','chunking','embedding'));
+ALTER TABLE knowledge_documents ADD COLUMN replaces_document_id TEXT;
+ALTER TABLE knowledge_documents ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE knowledge_faqs ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata));
+CREATE INDEX idx_kb_docs_status ON knowledge_documents(status);
+"""
+
+# Site crawling: per-page state doubles as the crawl frontier (``queued`` rows of the current ``crawl_id``), so a
+# crawl killed half-way resumes where it stopped; ETag/Last-Modified/content hash let a re-crawl skip unchanged
+# pages. ``heartbeat_at`` tells a stalled crawl from a running one.
+SITE_CRAWL_SCHEMA = f"""
+ALTER TABLE knowledge_urls ADD COLUMN pages_skipped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE knowledge_urls ADD COLUMN error_code TEXT;
+ALTER TABLE knowledge_urls ADD COLUMN crawl_id TEXT;
+ALTER TABLE knowledge_urls ADD COLUMN crawl_started_at TEXT;
+ALTER TABLE knowledge_urls ADD COLUMN heartbeat_at TEXT;
+ALTER TABLE knowledge_urls ADD COLUMN resume_count INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_kb_urls_status ON knowledge_urls(status, next_crawl_at);
+
+CREATE TABLE knowledge_url_pages (
+  id TEXT PRIMARY KEY,
+  source_id TEXT NOT NULL REFERENCES knowledge_urls(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  canonical_url TEXT,
+  crawl_id TEXT NOT NULL,
+  depth INTEGER NOT NULL DEFAULT 0,
+  seq INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued','indexed','unchanged','skipped','failed')),
+  reason TEXT,
+  http_status INTEGER,
+  title TEXT,
+  document_id TEXT REFERENCES knowledge_documents(id) ON DELETE SET NULL,
+  etag TEXT,
+  last_modified TEXT,
+  content_hash TEXT,
+  links TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(links)),
+  error_message TEXT,
+  fetched_at TEXT,
+  created_at TEXT NOT NULL DEFAULT {NOW},
+  updated_at TEXT NOT NULL DEFAULT {NOW},
+  UNIQUE (source_id, url)
+);
+CREATE INDEX idx_kb_url_pages_frontier ON knowledge_url_pages(source_id, crawl_id, status, depth, seq);
+CREATE INDEX idx_kb_url_pages_document ON knowledge_url_pages(document_id);
+"""
+
+# LLM providers per workspace (the chain order is ``position``; API keys AES-GCM encrypted, only their last four
+# characters kept in clear), the daily cloud-token cap, and token usage per UTC day and provider for that cap.
+LLM_PROVIDERS_SCHEMA = f"""
+CREATE TABLE llm_providers (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('local','openai','anthropic')),
+  position INTEGER NOT NULL DEFAULT 0,
+  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0,1)),
+  base_url TEXT,
+  model TEXT,
+  api_key_encrypted BLOB,
+  api_key_hint TEXT,
+  first_token_timeout_s REAL,
+  total_timeout_s REAL,
+  created_at TEXT NOT NULL DEFAULT {NOW},
+  updated_at TEXT NOT NULL DEFAULT {NOW},
+  UNIQUE (workspace_id, kind)
+);
+CREATE TABLE llm_limits (
+  workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+  daily_token_cap INTEGER CHECK (daily_token_cap IS NULL OR daily_token_cap >= 0),
+  updated_at TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE TABLE llm_usage (
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  day TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  tokens_in INTEGER NOT NULL DEFAULT 0,
+  tokens_out INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workspace_id, day, provider)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
+    Migration(2, "accounts: console sessions, one-time user tokens, login failures", ACCOUNTS_SCHEMA),
+    Migration(3, "knowledge: binary-quantised chunk vectors for coarse KNN", BINARY_VECTORS_SCHEMA),
+    Migration(4, "knowledge: ingestion stage, re-upload, job attempts; FAQ metadata", KNOWLEDGE_PROGRESS_SCHEMA),
+    Migration(5, "knowledge: site crawl pages, skipped counts, resumable crawls", SITE_CRAWL_SCHEMA),
+    Migration(6, "llm: providers per workspace, encrypted keys, daily cloud token cap and usage", LLM_PROVIDERS_SCHEMA),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,3 +1,5 @@
 """Background jobs. Importing this package registers every task with the queue."""
 
 from chatsupport.tasks import housekeeping  # noqa: F401
+from chatsupport.tasks import ingest  # noqa: F401
+from chatsupport.tasks import crawl  # noqa: F401
