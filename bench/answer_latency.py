@@ -1,0 +1,114 @@
+"""Benchmark: server-side time to the first answer byte on the extractive path (typing delay 0).
+
+Usage:
+  PYTHONPATH=. .venv/bin/python bench/answer_latency.py CORPUS_DIR QUESTIONS.jsonl [--pad-to N] [--repeat R]
+  PYTHONPATH=. .venv/bin/python bench/answer_latency.py --db INDEXED.db --chatbot ID QUESTIONS.jsonl
+
+Each question is the first message of a fresh conversation through ``AnswerEngine.respond`` (the widget's code
+path); the clock runs from the call to the first ``delta`` event, so it covers loading the conversation,
+embedding, intent and sentiment, the escalation rules, storing the customer message, hybrid retrieval, sentence
+ranking and the first streamed piece. ``--pad-to`` adds synthetic chunks (copies of real vectors with noise and
+shuffled real words) to reach N chunks in the chatbot, to measure at scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatsupport.domain import conversations as states
+from chatsupport.llm.answer import AnswerEngine
+from chatsupport.llm.evaluation import EVAL_SETTINGS, new_eval_chatbot
+from chatsupport.retrieval.embedder import shared_embedder
+from chatsupport.retrieval.evaluation import index_corpus, read_questions
+from chatsupport.store import knowledge_index as index
+from chatsupport.store.db import Database
+from chatsupport.store.migrations import migrate
+
+rng = np.random.default_rng(11)
+
+
+def pad(db: Database, chatbot_id: str, target: int) -> int:
+    rows = db.query("SELECT c.content, v.embedding FROM knowledge_chunks c JOIN knowledge_chunk_vectors v"
+                    " ON v.chunk_rowid = c.rowid WHERE c.chatbot_id = ?", (chatbot_id,))
+    have = len(rows)
+    vectors = np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
+    vocabulary = " ".join(r["content"] for r in rows).split()
+    for start in range(have, target, 500):
+        count = min(500, target - start)
+        picks = rng.integers(0, have, count)
+        noisy = vectors[picks] + rng.normal(0, 0.04, (count, vectors.shape[1])).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        chunks = [{"title": f"padding {start}", "heading": "", "position": i,
+                   "content": " ".join(rng.choice(vocabulary, 100))} for i in range(count)]
+        doc = db.write(lambda conn: index.add_document(conn, chatbot_id, title=f"padding {start}"))
+        db.write(lambda conn: index.replace_chunks(conn, chatbot_id, chunks, [v.tobytes() for v in noisy],
+                                                   document_id=doc))
+    return max(have, target)
+
+
+async def first_byte_ms(engine: AnswerEngine, workspace_id: str, chatbot_id: str, question: str) -> float:
+    conversation = engine.db.write(lambda conn: states.start(conn, workspace_id, chatbot_id))
+    started = time.perf_counter()
+    first = None
+    async for event in engine.respond(workspace_id, conversation, question):
+        if first is None and event["type"] in ("delta", "message"):
+            first = (time.perf_counter() - started) * 1000
+    return first or 0.0
+
+
+def measure(db: Database, embedder: Any, workspace_id: str, chatbot_id: str, questions: list[str]) -> list[float]:
+    engine = AnswerEngine(db, embedder)
+    asyncio.run(first_byte_ms(engine, workspace_id, chatbot_id, "warm up the caches"))
+    return [asyncio.run(first_byte_ms(engine, workspace_id, chatbot_id, q)) for q in questions]
+
+
+def report(times: list[float], chunks: int) -> None:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    print(f"{chunks} chunks, {len(times)} questions: first byte p50 {statistics.median(times):.0f} ms, "
+          f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", metavar="[CORPUS_DIR] QUESTIONS.jsonl")
+    parser.add_argument("--db", help="an already indexed database (with --chatbot)")
+    parser.add_argument("--chatbot")
+    parser.add_argument("--pad-to", type=int, default=0)
+    args = parser.parse_args(argv)
+    questions = [q["question"] for q in read_questions(Path(args.paths[-1]))]
+    embedder = shared_embedder()
+    embedder.encode(["warm"])
+    with tempfile.TemporaryDirectory(prefix="chatsupport-bench-") as tmp:
+        if args.db:
+            db = Database(Path(args.db), synchronous="NORMAL")
+            chatbot_id = args.chatbot
+            workspace_id = db.query_one("SELECT workspace_id FROM chatbots WHERE id = ?", (chatbot_id,))["workspace_id"]
+            db.write(lambda conn: conn.execute("UPDATE chatbots SET settings = ? WHERE id = ?",
+                                               (json.dumps(EVAL_SETTINGS), chatbot_id)))
+        else:
+            migrate(Path(tmp) / "bench.db")
+            db = Database(Path(tmp) / "bench.db", synchronous="NORMAL")
+            workspace_id, chatbot_id = new_eval_chatbot(db)
+            index_corpus(db, embedder, chatbot_id, Path(args.paths[0]), lambda m: print(m, file=sys.stderr))
+        try:
+            chunks = pad(db, chatbot_id, args.pad_to) if args.pad_to else \
+                db.query_one("SELECT count(*) AS n FROM knowledge_chunks WHERE chatbot_id = ?", (chatbot_id,))["n"]
+            report(measure(db, embedder, workspace_id, chatbot_id, questions), chunks)
+        finally:
+            db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
