@@ -193,16 +193,25 @@ def issue_link(ctx: Context, email: str, purpose: str, origin: Origin = CLI, by:
     return ctx.db.write(write)
 
 
-def request_reset(ctx: Context, email: str, origin: Origin) -> None:
-    """forgot-password: never says whether the email exists. Without a mail server the request is only
-    recorded, so an admin sees it in the audit log and hands over a link."""
+def request_reset(ctx: Context, email: str, origin: Origin, mail: bool = False) -> dict[str, Any] | None:
+    """forgot-password: never says whether the email exists. With a mail server (``mail``) a one-time link is
+    issued and returned for the caller to send; without one the request is only recorded, so an admin sees it in
+    the audit log and hands over a link (``chatsupport reset-link`` or the users API)."""
     email = normalize_email(email)
     row = users.credentials(ctx.db.reader(), email) if EMAIL.match(email) else None
     if row is None or row["status"] != "active":
-        return
-    ctx.db.write(lambda conn: record(conn, "user.password_reset_requested", workspace_id=row["workspace_id"],
-                                     user_id=row["id"], user_email=email, origin=origin, resource_type="user",
-                                     resource_id=row["id"], metadata={"mailed": False}))
+        return None
+    token = new_token()
+
+    def write(conn: apsw.Connection) -> None:
+        if mail:
+            _store_link_token(conn, row["id"], "reset_password", token)
+        record(conn, "user.password_reset_requested", workspace_id=row["workspace_id"], user_id=row["id"],
+               user_email=email, origin=origin, resource_type="user", resource_id=row["id"],
+               metadata={"mailed": mail})
+
+    ctx.db.write(write)
+    return {"email": email, "url": link(ctx, "reset_password", token)} if mail else None
 
 
 def _take_token(conn: apsw.Connection, purpose: str, token: str) -> Row | None:

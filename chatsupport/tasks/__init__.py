@@ -3,3 +3,4 @@
 from chatsupport.tasks import housekeeping  # noqa: F401
 from chatsupport.tasks import ingest  # noqa: F401
 from chatsupport.tasks import crawl  # noqa: F401
+from chatsupport.tasks import mail  # noqa: F401

@@ -13,9 +13,12 @@ from litestar.handlers.base import BaseRouteHandler
 
 from chatsupport.domain import accounts, auth
 from chatsupport.domain.auth import Session
+from chatsupport.domain.emails import reset_email_body
 from chatsupport.domain.permissions import AUTHENTICATED, permissions_for
 from chatsupport.errors import AppError
+from chatsupport.net.mail import mail_configured
 from chatsupport.store import users, workspaces
+from chatsupport.tasks.mail import send_email
 from chatsupport.web.api.schemas import ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, MeResponse, \
     RefreshRequest, RegisterRequest, ResetPasswordRequest, StatusResponse, TokenResponse, \
     UserOut, VerifyEmailRequest, WorkspaceOut
@@ -90,11 +93,15 @@ async def change_password(request: Request[Any, Any, Any], data: ChangePasswordR
 
 @post("/api/v1/auth/forgot-password", status_code=200, **public())
 async def forgot_password(request: Request[Any, Any, Any], data: ForgotPasswordRequest) -> StatusResponse:
-    """Always ``{"status": "ok"}``, whether or not the email exists. Without a mail server an admin sees the
-    request in the audit log and issues the link (``chatsupport reset-link`` or the users API)."""
+    """Always ``{"status": "ok"}``, whether or not the email exists. With SMTP configured the link is emailed;
+    without it an admin sees the request in the audit log and issues the link (``chatsupport reset-link`` or the
+    users API)."""
     services, email = services_of(request), auth.normalize_email(data.email)
     await asyncio.to_thread(auth.rate_limit, services.db, f"reset|{email}", RESET_REQUESTS_PER_HOUR, HOUR)
-    await asyncio.to_thread(accounts.request_reset, services, email, origin_of(request))
+    mailed = await asyncio.to_thread(accounts.request_reset, services, email, origin_of(request),
+                                     mail_configured(services.settings))
+    if mailed:
+        send_email(mailed["email"], "Reset your ChatSupport password", reset_email_body(mailed["url"]))
     return StatusResponse(status="ok")
 
 
