@@ -253,3 +253,11 @@ def test_start_page_renders(client: TestClient) -> None:
     assert page.status_code == 200
     assert "ChatSupport" in page.text
     assert page.headers["content-type"].startswith("text/html")
+
+
+def test_browsers_get_an_error_page_and_api_clients_get_json(client: TestClient) -> None:
+    page = client.get("/no-such-page", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text and page.headers["x-request-id"] in page.text
+    api = client.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
+from litestar.response import Template
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from chatsupport.errors import ERRORS, AppError
@@ -26,9 +27,19 @@ _CODE_BY_STATUS = {
 }
 
 
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A person's browser on a console page gets a readable page; API clients and htmx fragments get JSON."""
+    if request.url.path.startswith(("/api/", "/schema", "/static/")) or request.headers.get("hx-request"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def error_response(request: Request[Any, Any, Any], error: AppError, headers: dict[str, str] | None = None) -> Response:
     body = error.to_dict()
     body["error"]["request_id"] = request_id(request.scope)
+    if _wants_page(request):
+        return Template("error.html", context={"error": body["error"], "status": error.status},
+                        status_code=error.status, headers=headers)  # type: ignore[return-value]
     return Response(body, status_code=error.status, media_type=MediaType.JSON, headers=headers)
 
 
