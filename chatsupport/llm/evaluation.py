@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from chatsupport.domain import conversations as states
 from chatsupport.llm.answer import AnswerEngine, Turn
 from chatsupport.llm.base import Provider
-from chatsupport.retrieval.evaluation import index_corpus, read_questions
+from chatsupport.retrieval.evaluation import index_corpus, percentile, read_questions
 from chatsupport.store import chatbots, workspaces
 from chatsupport.store.db import Database
 from chatsupport.store.instance_state import utc_now
@@ -111,7 +111,7 @@ def score(records: list[dict[str, Any]], questions: list[dict[str, Any]]) -> dic
             hits = sum(1 for r in mine if correct(by_id[r["id"]], r))
             ms = sorted(r["ms"] for r in mine)
             table[kind] = {"share": hits / len(mine), "correct": hits, "questions": len(mine),
-                           "p50_ms": ms[len(ms) // 2], "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))]}
+                           "p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95)}
     return table
 
 

@@ -148,8 +148,8 @@ def score(records: list[dict[str, Any]], questions: list[dict[str, Any]]) -> dic
             recall.append(1.0 if ranks and ranks[0] <= 5 else 0.0)
             rr.append(1.0 / ranks[0] if ranks else 0.0)
         latencies = sorted(r["ms"] for r in mine)
-        table[mode] = {"recall@5": _mean(recall), "mrr@10": _mean(rr), "p50_ms": _percentile(latencies, 50),
-                       "p95_ms": _percentile(latencies, 95), "questions": len(recall)}
+        table[mode] = {"recall@5": _mean(recall), "mrr@10": _mean(rr), "p50_ms": percentile(latencies, 50),
+                       "p95_ms": percentile(latencies, 95), "questions": len(recall)}
     return table
 
 
@@ -157,7 +157,7 @@ def _mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
-def _percentile(values: list[float], pct: int) -> float:
+def percentile(values: list[float], pct: int) -> float:
     if not values:
         return 0.0
     return values[min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))]

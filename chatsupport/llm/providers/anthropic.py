@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Iterable
+from typing import Any
 
 from chatsupport.llm.base import ChatRequest, ProviderError, StreamEvent
 from chatsupport.llm.privacy import mask_request
-from chatsupport.llm.providers.http import endpoint, post_stream, sse_events
+from chatsupport.llm.providers.http import CloudEndpoint, endpoint, post_stream, sse_events
 from chatsupport.llm.providers.openai_compat import estimate_tokens
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -34,17 +34,11 @@ def to_messages(request: ChatRequest) -> tuple[str, list[dict[str, str]]]:
     return system, turns or [{"role": "user", "content": request.question}]
 
 
-class AnthropicProvider:
-    cloud = True
+class AnthropicProvider(CloudEndpoint):
+    default_base_url, default_model = DEFAULT_BASE_URL, DEFAULT_MODEL
 
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, model: str = DEFAULT_MODEL, api_key: str = "", *,
-                 allowlist: Iterable[str] = (), mask_pii: bool = True, name: str = "anthropic"):
-        self.name = name
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.model = model or DEFAULT_MODEL
-        self.api_key = api_key
-        self.allowlist = tuple(allowlist)
-        self.mask_pii = mask_pii
+    def __init__(self, *args: Any, name: str = "anthropic", **kwargs: Any):
+        super().__init__(*args, name=name, **kwargs)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         system, turns = to_messages(request)

@@ -124,3 +124,21 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, s
                 data.append(text[5:].removeprefix(" "))
     if data:
         yield event or "message", "\n".join(data)
+
+
+class CloudEndpoint:
+    """What every cloud provider is configured with: one endpoint, model and key, reached through the guard.
+    Subclasses set their defaults and speak their vendor's streaming protocol."""
+
+    cloud = True
+    default_base_url = ""
+    default_model = ""
+
+    def __init__(self, base_url: str = "", model: str = "", api_key: str = "", *,
+                 allowlist: Iterable[str] = (), mask_pii: bool = True, name: str = ""):
+        self.name = name or type(self).__name__
+        self.base_url = base_url or self.default_base_url
+        self.model = model or self.default_model
+        self.api_key = api_key
+        self.allowlist = tuple(allowlist)
+        self.mask_pii = mask_pii

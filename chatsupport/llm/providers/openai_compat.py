@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from chatsupport.llm.base import ChatRequest, ProviderError, StreamEvent
 from chatsupport.llm.privacy import mask_request
-from chatsupport.llm.providers.http import endpoint, post_stream, sse_events
+from chatsupport.llm.providers.http import CloudEndpoint, endpoint, post_stream, sse_events
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -26,19 +26,13 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(CloudEndpoint):
     """One configured endpoint. Cheap to build; each ``stream`` opens (and closes) its own guarded connection."""
 
-    cloud = True
+    default_base_url, default_model = DEFAULT_BASE_URL, DEFAULT_MODEL
 
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, model: str = DEFAULT_MODEL, api_key: str = "", *,
-                 allowlist: Iterable[str] = (), mask_pii: bool = True, name: str = "openai"):
-        self.name = name
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.model = model or DEFAULT_MODEL
-        self.api_key = api_key
-        self.allowlist = tuple(allowlist)
-        self.mask_pii = mask_pii
+    def __init__(self, *args: Any, name: str = "openai", **kwargs: Any):
+        super().__init__(*args, name=name, **kwargs)
 
     def _headers(self) -> dict[str, str]:
         if not self.api_key:
