@@ -5,9 +5,10 @@ previous turn) → grounding gate → prompt → provider stream → sources →
 check → bot message stored with its ``ai_metadata`` and the state machine moved.
 
 ``AnswerEngine.respond`` is an async generator of events for the widget: ``{"type": "delta", "text"}`` while
-the answer streams, then exactly one ``{"type": "message", ...}`` with the stored bot message (or
-``{"type": "queued"}`` when a person already has the conversation). CPU work (embedding, search) runs in worker
-threads so the event loop keeps serving other customers.
+the answer streams (``{"type": "reset"}``: clear the text shown so far — the provider chain fell back after a
+provider failed mid-answer, and the next one starts over), then exactly one ``{"type": "message", ...}`` with
+the stored bot message (or ``{"type": "queued"}`` when a person already has the conversation). CPU work
+(embedding, search) runs in worker threads so the event loop keeps serving other customers.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any, AsyncIterator, Callable, Sequence
 
 import numpy as np
 
+from chatsupport.config import Settings
 from chatsupport.domain import conversations as states
 from chatsupport.domain.chatbot_schema import DEFAULTS
 from chatsupport.domain.chatbots import merge
 from chatsupport.errors import AppError
 from chatsupport.llm import escalation, prompts
 from chatsupport.llm.base import ChatRequest, Passage, Provider, ProviderError
+from chatsupport.llm.chain import BreakerBoard, Link, ProviderChain, build_chain
 from chatsupport.llm.classify import IntentClassifier, sentiment
 from chatsupport.llm.providers.extractive import ExtractiveProvider, coverage, rank, select, words
 from chatsupport.retrieval.search import collapse, fuse, keyword_scores, vector_scores
@@ -37,6 +40,9 @@ from chatsupport.store import workspaces
 from chatsupport.store.db import Database, Row
 
 TOP_K = 5
+# (first token, total) seconds for providers handed to the engine directly: the eval runs a local model on a
+# busy 2-core box, where a first token can take 20 s; a configured chain uses the provider's own timeouts.
+EXPLICIT_TIMEOUTS = (120.0, 600.0)
 OFFLINE_DEFAULT = str(DEFAULTS["business_hours"]["offline_message"])  # type: ignore[index]
 # Fused hybrid score (0..1) under which retrieval found nothing that answers: the bot declines instead of
 # guessing. Set low on purpose: the confidence check after it (which sees whether the evidence covers the
@@ -65,17 +71,22 @@ class Turn:
 
 
 class AnswerEngine:
-    """One per process. ``providers``: one ``Provider``, an ordered list (tried in turn on ``ProviderError``),
-    or None for the built-in extractive provider."""
+    """One per process. ``providers``: one ``Provider`` or an ordered list, used as given (tests, ``eval``);
+    None means the chatbot's own chain (``llm.chain.build_chain``: its configured providers, extractive last)
+    when ``settings`` are given, else the built-in extractive provider alone."""
 
     def __init__(self, db: Database, embedder: Any, providers: Provider | Sequence[Provider] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), settings: Settings | None = None):
         self.db = db
         self.embedder = embedder
+        self.settings = settings
         self.extractive = ExtractiveProvider(embedder)
+        self.explicit = providers is not None
         if providers is None:
             providers = [self.extractive]
         self.providers: list[Provider] = list(providers) if isinstance(providers, (list, tuple)) else [providers]
+        # breakers of explicitly given providers belong to this engine, not to the process-wide board
+        self.breakers = BreakerBoard()
         self.intents = IntentClassifier(embedder)
         self.now = now
 
@@ -184,12 +195,17 @@ class AnswerEngine:
         await self._typing_delay(ctx, started)
         request = self._request(ctx, text, passages, ranked)
         answer, usage = "", {}
-        async for piece in self._stream(request, usage):
+        async for piece in self._stream(self._chain(ctx), request, usage):
+            if piece is None:
+                answer = ""
+                yield {"type": "reset"}
+                continue
             answer += piece
             yield {"type": "delta", "text": piece}
+        answer = usage.get("text", "") if usage.get("provider") else ""  # the chain's result: one provider's text
         turn = await self._finish(ctx, query, answer, passages, ranked, intent_confidence, usage, started)
-        if turn.escalated and turn.answer != answer:
-            yield {"type": "delta", "text": turn.answer[len(answer):]}
+        for event in _catch_up(answer, turn.answer):
+            yield event
         yield self._final(turn)
 
     async def _typing_delay(self, ctx: dict[str, Any], started: float) -> None:
@@ -213,25 +229,32 @@ class AnswerEngine:
         return ChatRequest(messages=prompts.messages(system, user), passages=passages, question=text,
                            max_tokens=int(ai["max_tokens"]), temperature=float(ai["temperature"]))
 
-    async def _stream(self, request: ChatRequest, usage: dict[str, Any]) -> AsyncIterator[str]:
-        """Provider after provider until one streams; a provider that fails mid-answer is not retried (the
-        customer already saw its words)."""
-        for position, provider in enumerate(self.providers):
-            streamed = False
-            try:
-                async for event in provider.stream(request):
-                    if event.done:
-                        usage.update(provider=provider.name, model=event.model, tokens_in=event.tokens_in,
-                                     tokens_out=event.tokens_out, fallback=position > 0)
-                    elif event.delta:
-                        streamed = True
-                        yield event.delta
-                return
-            except ProviderError as exc:
-                usage.setdefault("errors", []).append({"provider": provider.name, "reason": exc.reason})
-                if streamed:
-                    return
-        usage["provider"] = None
+    def _chain(self, ctx: dict[str, Any]) -> ProviderChain:
+        """The providers this message goes through: the explicit ones, else the chatbot's configured chain."""
+        if self.explicit or self.settings is None:
+            links = [Link(p, *EXPLICIT_TIMEOUTS) for p in self.providers]
+            return ProviderChain(links, workspace_id=ctx["workspace_id"], breakers=self.breakers)
+        return build_chain(self.db, self.settings, ctx["workspace_id"], ctx["settings"]["ai_settings"],
+                           self.extractive)
+
+    async def _stream(self, chain: ProviderChain, request: ChatRequest,
+                      usage: dict[str, Any]) -> AsyncIterator[str | None]:
+        """The chain's text pieces; ``None`` means "discard what was shown" (a provider failed mid-answer and
+        the next one starts over). ``usage`` gets the answering provider and the failed attempts."""
+        try:
+            async for event in chain.stream(request):
+                if event.reset:
+                    yield None
+                elif event.delta:
+                    yield event.delta
+        except ProviderError:
+            pass  # every provider failed: no answer, the pipeline declines
+        result = chain.result
+        usage.update(provider=result.provider, model=result.model, tokens_in=result.tokens_in,
+                     tokens_out=result.tokens_out, fallback=result.fallback_taken, text=result.text)
+        errors = [{"provider": a.provider, "reason": a.reason} for a in result.attempts if a.outcome != "answered"]
+        if errors:
+            usage["errors"] = errors
 
     async def _finish(self, ctx: dict[str, Any], question: str, answer: str, passages: list[Passage],
                       ranked: list[Any], intent_confidence: float, usage: dict[str, Any], started: float) -> Turn:
@@ -316,6 +339,16 @@ class AnswerEngine:
                 "escalated": turn.escalated, "reason": turn.reason}
 
 
+def _catch_up(shown: str, final: str) -> list[dict[str, Any]]:
+    """Events that turn what the customer saw into the stored reply: the rest of it (an escalation notice after
+    the answer), or a reset and the whole reply when it is not a continuation (a decline after a failed chain)."""
+    if final == shown:
+        return []
+    if final.startswith(shown):
+        return [{"type": "delta", "text": final[len(shown):]}]
+    return ([{"type": "reset"}] if shown else []) + [{"type": "delta", "text": final}]
+
+
 def retrieve(db: Database, chatbot_id: str, query: str, vector: np.ndarray) -> list[Passage]:
     """Hybrid retrieval (``retrieval.search``'s halves and fusion): the ``TOP_K`` best sources, best first, each
     as its best chunk, followed by the next-best chunks of the first ``SENTENCE_SOURCES`` sources."""
@@ -349,7 +382,7 @@ def _passage(row: Row, score: float, main: bool) -> Passage:
     return Passage(source_type="faq" if is_faq else ("url" if row["url"] else "document"),
                    source_id=row["faq_id"] if is_faq else row["document_id"], title=row["title"],
                    content=row["content"], score=round(min(1.0, score), 4), url=row["url"], page=row["page_number"],
-                   extra={"chunk_id": row["id"], "main": main})
+                   extra={"chunk_id": row["id"], "main": main, "heading": row["heading"] or ""})
 
 
 def cited_passages(answer: str, passages: Sequence[Passage], chosen: Sequence[Any]) -> list[Passage]:
@@ -414,7 +447,7 @@ def confidence_of(passages: Sequence[Passage], ranked: Sequence[Any], intent_con
         return 0.0
     top = max(p.score for p in passages)
     retrieval = _unit((top - 0.35) / 0.4)
-    sentence = _unit((ranked[0].score - 0.4) / 0.5)
+    sentence = _unit((max(c.match for c in ranked) - 0.4) / 0.5)
     covered = coverage(question, ranked)
     used, grounded = words(answer), words(" ".join(c.text for c in ranked))
     coherence = len(used & grounded) / len(used) if used else 0.0

@@ -2,12 +2,15 @@
 answer the question — at most three, from at most two sources, each source linked — so a fresh install answers
 correctly out of the box and never says anything the documentation does not.
 
-Sentence choice is what makes or breaks it (half of a naive extractor's misses): candidates are prose sentences
-and list items (code, tables, images, imports and navigation dropped), scored by meaning (cosine with the question
-in the retriever's own embedding space), by the question's words they share (weighted by rarity across the
-candidates, so "invoice" counts more than "account"), by how well their passage was retrieved, and a little by
-position. The best sentence brings its neighbour along when the neighbour continues it, because documentation
-states a fact and its condition in consecutive sentences. Text that addresses an AI ("ignore previous
+Sentence choice is what makes or breaks it (half of a naive extractor's misses): candidates are prose sentences,
+list items and table rows read out with their column names (code, images, imports and navigation dropped), scored
+by meaning (cosine with the question in the retriever's own embedding space, each sentence embedded under its
+page title and heading path as the chunks were), by the question's words they share (weighted by rarity across
+the candidates, so "invoice" counts more than "account") — in the sentence and, more weakly, in its title and
+heading path — by how well their passage was retrieved, a little by position, and, for questions asking for an
+amount, by carrying a number (an ordering bonus kept out of confidence). The best sentence brings its neighbour
+along when the neighbour continues it, because documentation states a fact and its condition in consecutive
+sentences. Text that addresses an AI ("ignore previous
 instructions…") is never a candidate: documents are data, not instructions.
 """
 
@@ -26,7 +29,7 @@ MAX_SENTENCES = 3
 MAX_SOURCES = 2
 MAX_CANDIDATES = 24
 # Weights of the sentence score; meaning dominates, shared rare words break ties between paraphrases.
-W_COSINE, W_WORDS, W_PASSAGE, W_POSITION = 0.55, 0.35, 0.25, 0.05
+W_COSINE, W_WORDS, W_PASSAGE, W_POSITION = 0.55, 0.25, 0.25, 0.05
 # A second source is only cited when its best sentence is nearly as good as the first source's.
 SECOND_SOURCE_RATIO = 0.9
 NEIGHBOUR_RATIO = 0.6
@@ -47,6 +50,11 @@ _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _TAG = re.compile(r"<[^>]{1,200}>")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'._/-]*[a-z0-9]|[a-z0-9]")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*_`])")
+# A question asking for an amount ("how much", "price", "how many") is answered by a sentence with a number in it.
+QUANTITY = re.compile(r"\b(how (much|many|long|often|big|large)|price|pricing|cost|costs|fee|fees|rate|limit|"
+                      r"limits|quota|per (hour|month|year|seat|day|minute))\b", re.I)
+NUMBER = re.compile(r"[$€£]\s?\d|\d")
+W_CONTEXT, W_QUANTITY = 0.10, 0.05
 
 
 @dataclass
@@ -55,6 +63,11 @@ class Candidate:
     order: int
     text: str
     score: float = 0.0
+    bonus: float = 0.0  # the part of ``score`` that only orders candidates (answer type), kept out of confidence
+
+    @property
+    def match(self) -> float:
+        return self.score - self.bonus
 
 
 def clean_inline(line: str) -> str:
@@ -67,18 +80,40 @@ def clean_inline(line: str) -> str:
 
 
 def prose_lines(text: str) -> list[str]:
-    """Lines that can carry an answer: no code blocks, tables, images, imports, headings or bare links."""
-    lines, in_code = [], False
+    """Lines that can carry an answer: prose and list items, and table rows read out with their column names
+    (prices and limits live in tables); no code blocks, images, imports, headings or bare links."""
+    lines, in_code, header = [], False, None
     for raw in text.splitlines():
         if _FENCE.match(raw):
             in_code = not in_code
             continue
-        if in_code or _TABLE.match(raw) or _NOISE.match(raw) or raw.lstrip().startswith("#"):
+        if _TABLE.match(raw) and not in_code:
+            header, line = _table_line(raw, header)
+        elif in_code or _NOISE.match(raw) or raw.lstrip().startswith("#"):
+            header = None
             continue
-        line = clean_inline(raw)
-        if len(line.split()) >= 4:
+        else:
+            header, line = None, clean_inline(raw)
+        if line and len(line.split()) >= 4:
             lines.append(line)
     return lines
+
+
+def _cells(row: str) -> list[str]:
+    return [clean_inline(c) for c in row.strip().strip("|").split("|")]
+
+
+def _table_line(raw: str, header: list[str] | None) -> tuple[list[str] | None, str]:
+    """(header now in force, the row as a sentence). The chunker repeats a table's header row before its rows,
+    so the first row of a run — or one equal to the header — is the header; a data row reads
+    "T4 small — CPU: 4 vCPU; Hourly price: $0.40" so it can be quoted on its own."""
+    if re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", raw):
+        return header, ""
+    cells = _cells(raw)
+    if header is None or cells == header or len(cells) != len(header):
+        return cells, ""
+    pairs = [f"{h}: {c}" for h, c in zip(header[1:], cells[1:]) if c and h]
+    return header, f"{cells[0]} — {'; '.join(pairs)}." if cells[0] and pairs else ""
 
 
 def sentences(text: str) -> list[str]:
@@ -129,13 +164,25 @@ def rank(question: str, passages: Sequence[Passage], embedder: Any | None,
         keep = sorted(range(len(found)), key=lambda i: -(overlap[i] + passages[found[i].passage].score))
         keep = sorted(keep[:MAX_CANDIDATES])
         found, overlap = [found[i] for i in keep], [overlap[i] for i in keep]
-    cosine = _cosines(question, [c.text for c in found], embedder, question_vector)
-    for c, words_score, cos in zip(found, overlap, cosine):
+    # embedded under its page title and heading path, as the chunks were indexed: "Leave an organization: Click
+    # the button" means something that "Click the button" alone does not
+    cosine = _cosines(question, [f"{_context(passages[c.passage])}: {c.text}" for c in found], embedder,
+                      question_vector)
+    context = [_overlap(asked, _context(passages[c.passage]) + " " + c.text, rarity) for c in found]
+    wants_amount = bool(QUANTITY.search(question))
+    for c, words_score, in_context, cos in zip(found, overlap, context, cosine):
         position = 1.0 / (1.0 + c.order / 4)
-        c.score = (W_COSINE * cos + W_WORDS * words_score + W_PASSAGE * passages[c.passage].score
-                   + W_POSITION * position)
+        c.bonus = W_QUANTITY if wants_amount and NUMBER.search(c.text) else 0.0
+        c.score = (W_COSINE * cos + W_WORDS * words_score + W_CONTEXT * in_context
+                   + W_PASSAGE * passages[c.passage].score + W_POSITION * position + c.bonus)
     _answers_follow_questions(found)
     return sorted((c for c in found if not c.text.endswith("?")), key=lambda c: -c.score)
+
+
+def _context(p: Passage) -> str:
+    """Page title and heading path: a sentence under "Leave an organization" answers "how do I leave an org"
+    even when it only says "click the button"."""
+    return " > ".join(x for x in (p.title, p.extra.get("heading")) if x)
 
 
 def _answers_follow_questions(found: list[Candidate]) -> None:
