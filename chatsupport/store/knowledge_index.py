@@ -1,10 +1,12 @@
 """The knowledge index in SQL: chunk rows, their FTS5 entries and their vectors, always changed together.
 
-Three structures point at ``knowledge_chunks.rowid``: ``knowledge_chunks_fts`` (external content, kept by
-triggers), ``knowledge_chunk_vectors`` (float32, cosine) and ``knowledge_chunk_bits`` (1 bit per dimension, for
-the coarse search at scale). Deleting a chunk row removes all three through triggers. vec0 has no INSERT OR
-REPLACE, so replacing a source is delete-then-insert inside the caller's transaction (``db.write``): readers see
-the old chunks until the new ones are committed. Vectors arrive as float32 bytes; this module never sees numpy.
+Four structures point at ``knowledge_chunks.rowid``: ``knowledge_chunks_fts`` (external content, kept by
+triggers), ``knowledge_chunk_vectors`` (float32, cosine, for exact KNN), ``knowledge_chunk_bits`` (1 bit per
+dimension, for the coarse search at scale) and ``knowledge_chunk_floats`` (the same float32 bytes in an ordinary
+table, so re-scoring fetches many vectors with one indexed ``IN``). Deleting a chunk row removes all of them
+through triggers. vec0 has no INSERT OR REPLACE, so replacing a source is delete-then-insert inside the caller's
+transaction (``db.write``): readers see the old chunks until the new ones are committed. Vectors arrive as
+float32 bytes; this module never sees numpy.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ CHUNK_FIELDS = ("id", "chatbot_id", "document_id", "faq_id", "position", "title"
 # bm25 column weights (title, heading, content): a word in the page title or heading path says more about what
 # the passage is about than the same word in running text.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
+_WEIGHTS = ", ".join(str(w) for w in BM25_WEIGHTS)
+# FTS5 rows read per wanted keyword hit before falling back to the chatbot-filtered query (see keyword_search).
+KEYWORD_OVERFETCH = 4
+# A chatbot with at most this many chunks is "small": its rowid set is cheap to build (≈0.5 ms at 10k, 5 ms at
+# 100k), so keyword search filters by it directly.
+SMALL_PARTITION = 20000
 MODEL_KEY, DIMENSION_KEY = "embedding_model", "embedding_dimension"
+# Bound parameters per statement stay well under SQLite's default limit (32,766).
+MAX_PARAMS = 900
 
 
 def replace_chunks(conn: apsw.Connection, chatbot_id: str, chunks: Sequence[dict[str, Any]],
@@ -39,31 +49,67 @@ def replace_chunks(conn: apsw.Connection, chatbot_id: str, chunks: Sequence[dict
                    faq_id=faq_id, title=row["title"] or "", heading=row["heading"] or "")
         conn.execute(f"INSERT INTO knowledge_chunks({', '.join(CHUNK_FIELDS)}) "
                      f"VALUES ({', '.join(':' + n for n in CHUNK_FIELDS)})", row)
-        rowid = conn.last_insert_rowid()
-        conn.execute("INSERT INTO knowledge_chunk_vectors(chunk_rowid, chatbot_id, embedding) VALUES (?, ?, ?)",
-                     (rowid, chatbot_id, vector))
-        conn.execute("INSERT INTO knowledge_chunk_bits(chunk_rowid, chatbot_id, embedding)"
-                     " VALUES (?, ?, vec_quantize_binary(?))", (rowid, chatbot_id, vector))
+        _insert_vectors(conn, conn.last_insert_rowid(), chatbot_id, vector)
     return len(chunks)
 
 
+def _insert_vectors(conn: apsw.Connection, rowid: int, chatbot_id: str, vector: bytes) -> None:
+    """The chunk's vector into all three vector tables (float vec0, bit vec0, plain float copy)."""
+    conn.execute("INSERT INTO knowledge_chunk_vectors(chunk_rowid, chatbot_id, embedding) VALUES (?, ?, ?)",
+                 (rowid, chatbot_id, vector))
+    conn.execute("INSERT INTO knowledge_chunk_bits(chunk_rowid, chatbot_id, embedding)"
+                 " VALUES (?, ?, vec_quantize_binary(?))", (rowid, chatbot_id, vector))
+    conn.execute("INSERT OR REPLACE INTO knowledge_chunk_floats(chunk_rowid, chatbot_id, embedding)"
+                 " VALUES (?, ?, ?)", (rowid, chatbot_id, vector))
+
+
 def delete_chunks(conn: apsw.Connection, *, document_id: str | None = None, faq_id: str | None = None) -> int:
-    """Triggers remove the FTS entries and both vector rows of every deleted chunk."""
+    """Triggers remove the FTS entries and all three vector rows of every deleted chunk."""
     column, value = ("document_id", document_id) if document_id is not None else ("faq_id", faq_id)
     conn.execute(f"DELETE FROM knowledge_chunks WHERE {column} = ?", (value,))
     return conn.changes()
 
 
 def keyword_search(conn: apsw.Connection, chatbot_id: str, match: str, limit: int) -> list[Row]:
-    """(rowid, score) best first; score is -bm25 so bigger is better. ``match`` must come from the query builder."""
+    """(rowid, score) best first; score is -bm25 so bigger is better. ``match`` must come from the query builder.
+
+    The FTS5 index is shared by all chatbots; joining every match (thousands for an OR of common words) to its
+    chunk row for the chatbot filter cost two thirds of the query. A small chatbot's rowids are instead read from
+    the covering chatbot index into a set that FTS5 matches are probed against. For a large chatbot that set is
+    itself costly, so the index's own best ``KEYWORD_OVERFETCH * limit`` are read first: the result is exact
+    whenever they hold ``limit`` of this chatbot's chunks (a lower-ranked row cannot beat them) or are every match;
+    only otherwise does the set query run."""
     if not match:
         return []
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    if not partition_larger_than(conn, chatbot_id, SMALL_PARTITION):
+        return _keyword_in_chatbot(conn, chatbot_id, match, limit)
+    top = _keyword_top(conn, match, limit * KEYWORD_OVERFETCH)
+    mine = _of_chatbot(conn, chatbot_id, [r["rowid"] for r in top])
+    hits = [r for r in top if r["rowid"] in mine][:limit]
+    if len(hits) >= limit or len(top) < limit * KEYWORD_OVERFETCH:
+        return hits
+    return _keyword_in_chatbot(conn, chatbot_id, match, limit)
+
+
+def _keyword_top(conn: apsw.Connection, match: str, limit: int) -> list[Row]:
     return list(conn.execute(
-        f"SELECT c.rowid AS rowid, -bm25(knowledge_chunks_fts, {weights}) AS score FROM knowledge_chunks_fts"
-        " JOIN knowledge_chunks c ON c.rowid = knowledge_chunks_fts.rowid"
-        " WHERE knowledge_chunks_fts MATCH ? AND c.chatbot_id = ? ORDER BY score DESC LIMIT ?",
-        (match, chatbot_id, limit)))
+        f"SELECT rowid, -bm25(knowledge_chunks_fts, {_WEIGHTS}) AS score FROM knowledge_chunks_fts"
+        " WHERE knowledge_chunks_fts MATCH ? ORDER BY score DESC LIMIT ?", (match, limit)))
+
+
+def _of_chatbot(conn: apsw.Connection, chatbot_id: str, rowids: Sequence[int]) -> set[int]:
+    marks = ", ".join("?" for _ in rowids)
+    rows = conn.execute(f"SELECT rowid FROM knowledge_chunks WHERE chatbot_id = ? AND rowid IN ({marks})",
+                        (chatbot_id, *rowids))
+    return {r["rowid"] for r in rows}
+
+
+def _keyword_in_chatbot(conn: apsw.Connection, chatbot_id: str, match: str, limit: int) -> list[Row]:
+    # "+rowid" keeps the constraint out of FTS5's rowid lookup, so SQLite probes a set (with a bloom filter).
+    return list(conn.execute(
+        f"SELECT rowid, -bm25(knowledge_chunks_fts, {_WEIGHTS}) AS score FROM knowledge_chunks_fts"
+        " WHERE knowledge_chunks_fts MATCH ? AND +rowid IN (SELECT rowid FROM knowledge_chunks WHERE chatbot_id = ?)"
+        " ORDER BY score DESC LIMIT ?", (match, chatbot_id, limit)))
 
 
 def coarse_vector_search(conn: apsw.Connection, chatbot_id: str, query: bytes, limit: int) -> list[int]:
@@ -75,14 +121,24 @@ def coarse_vector_search(conn: apsw.Connection, chatbot_id: str, query: bytes, l
 
 
 def float_vectors(conn: apsw.Connection, rowids: Iterable[int]) -> dict[int, bytes]:
-    """Float32 vectors of the given chunks (for re-scoring coarse candidates exactly). Point lookups on purpose:
-    vec0 answers ``chunk_rowid IN (...)`` with a scan (41 ms for 200 ids at 100k rows vs 4-9 ms one by one)."""
+    """Float32 vectors of the given chunks (for re-scoring candidates exactly), from the plain copy: one statement
+    of rowid lookups, where vec0 would scan its partition for an ``IN`` list."""
+    ids = list(rowids)
     out: dict[int, bytes] = {}
-    for rowid in rowids:
-        row = conn.execute("SELECT embedding FROM knowledge_chunk_vectors WHERE chunk_rowid = ?", (rowid,)).fetchone()
-        if row is not None:
-            out[rowid] = row["embedding"]
+    for start in range(0, len(ids), MAX_PARAMS):
+        part = ids[start:start + MAX_PARAMS]
+        marks = ", ".join("?" for _ in part)
+        rows = conn.execute(f"SELECT chunk_rowid, embedding FROM knowledge_chunk_floats"
+                            f" WHERE chunk_rowid IN ({marks})", part)
+        out.update((r["chunk_rowid"], r["embedding"]) for r in rows)
     return out
+
+
+def partition_larger_than(conn: apsw.Connection, chatbot_id: str, size: int) -> bool:
+    """Whether the chatbot has more than ``size`` chunks; reads at most size + 1 index entries, not the whole
+    partition, so asking costs the same at 100k chunks as at 10k."""
+    return conn.execute("SELECT count(*) AS n FROM (SELECT 1 FROM knowledge_chunks WHERE chatbot_id = ? LIMIT ?)",
+                        (chatbot_id, size + 1)).fetchone()["n"] > size
 
 
 def exact_vector_search(conn: apsw.Connection, chatbot_id: str, query: bytes, limit: int) -> list[Row]:
@@ -139,11 +195,9 @@ def chunk_texts(conn: apsw.Connection) -> list[Row]:
 
 
 def replace_vectors(conn: apsw.Connection, items: Sequence[tuple[int, str, bytes]]) -> None:
-    """New float and binary vectors for existing chunks (vec0 has no INSERT OR REPLACE: delete, then insert)."""
+    """New vectors for existing chunks (vec0 has no INSERT OR REPLACE: delete, then insert; the plain copy is
+    replaced in place)."""
     for rowid, chatbot_id, vector in items:
         conn.execute("DELETE FROM knowledge_chunk_vectors WHERE chunk_rowid = ?", (rowid,))
         conn.execute("DELETE FROM knowledge_chunk_bits WHERE chunk_rowid = ?", (rowid,))
-        conn.execute("INSERT INTO knowledge_chunk_vectors(chunk_rowid, chatbot_id, embedding) VALUES (?, ?, ?)",
-                     (rowid, chatbot_id, vector))
-        conn.execute("INSERT INTO knowledge_chunk_bits(chunk_rowid, chatbot_id, embedding)"
-                     " VALUES (?, ?, vec_quantize_binary(?))", (rowid, chatbot_id, vector))
+        _insert_vectors(conn, rowid, chatbot_id, vector)
