@@ -7,13 +7,12 @@ user, so consecutive turns of one role are merged and a leading assistant turn i
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from chatsupport.llm.base import ChatRequest, ProviderError, StreamEvent
 from chatsupport.llm.privacy import mask_request
-from chatsupport.llm.providers.http import CloudEndpoint, endpoint, post_stream, sse_events
+from chatsupport.llm.providers.http import CloudEndpoint, endpoint, parse_event, post_stream, sse_events
 from chatsupport.llm.providers.openai_compat import estimate_tokens
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -58,7 +57,7 @@ class AnthropicProvider(CloudEndpoint):
         async with post_stream(self.allowlist, endpoint(self.base_url, "/v1/messages"), headers, body,
                                request.timeout_s) as chunks:
             async for event, data in sse_events(chunks):
-                payload = _parse(data)
+                payload = parse_event(data)
                 kind = payload.get("type") or event
                 if kind == "error":
                     raise ProviderError("upstream_error", str(payload.get("error"))[:300])
@@ -81,13 +80,3 @@ class AnthropicProvider(CloudEndpoint):
         prompt = body.get("system", "") + " ".join(t["content"] for t in body["messages"])
         yield StreamEvent(done=True, model=model, tokens_in=int(tokens_in or estimate_tokens(prompt)),
                           tokens_out=int(tokens_out or estimate_tokens("".join(text))))
-
-
-def _parse(data: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(data)
-    except ValueError as exc:
-        raise ProviderError("bad_response", f"not JSON: {data[:100]!r}") from exc
-    if not isinstance(payload, dict):
-        raise ProviderError("bad_response", "an event is not an object")
-    return payload

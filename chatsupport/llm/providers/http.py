@@ -142,3 +142,14 @@ class CloudEndpoint:
         self.api_key = api_key
         self.allowlist = tuple(allowlist)
         self.mask_pii = mask_pii
+
+
+def parse_event(data: str) -> dict[str, Any]:
+    """One server-sent event's JSON object; anything else means the peer does not speak the protocol."""
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        raise ProviderError("bad_response", f"not JSON: {data[:100]!r}") from exc
+    if not isinstance(payload, dict):
+        raise ProviderError("bad_response", "a stream event is not an object")
+    return payload

@@ -9,14 +9,13 @@ it; servers that ignore it get an estimate (4 characters a token) so the daily c
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from chatsupport.llm.base import ChatRequest, ProviderError, StreamEvent
 from chatsupport.llm.privacy import mask_request
-from chatsupport.llm.providers.http import CloudEndpoint, endpoint, post_stream, sse_events
+from chatsupport.llm.providers.http import CloudEndpoint, endpoint, parse_event, post_stream, sse_events
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -77,12 +76,7 @@ class OpenAICompatProvider(CloudEndpoint):
 
 
 def _parse(data: str) -> dict[str, Any]:
-    try:
-        chunk = json.loads(data)
-    except ValueError as exc:
-        raise ProviderError("bad_response", f"not JSON: {data[:100]!r}") from exc
-    if not isinstance(chunk, dict):
-        raise ProviderError("bad_response", "a stream chunk is not an object")
+    chunk = parse_event(data)
     if chunk.get("error"):
         raise ProviderError("upstream_error", str(chunk["error"])[:300])
     return chunk

@@ -15,8 +15,8 @@ from chatsupport.domain.permissions import AUTHENTICATED
 from chatsupport.errors import AppError
 from chatsupport.web.auth import actor_of, clear_session_cookie, optional_actor, origin_of, services_of, \
     set_session_cookie
-from chatsupport.web.console.common import csrf_ok, error_context, form_values, redirect, render, retry_headers, \
-    safe_next
+from chatsupport.web.console.common import check_password_form, csrf_ok, error_context, form_values, redirect, \
+    render, retry_headers, safe_next
 from chatsupport.web.permissions import console_requires, public
 
 PAGE = {"include_in_schema": False}
@@ -42,13 +42,8 @@ async def setup_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     services, form = services_of(request), await request.form()
     values = form_values(form, "workspace", "display_name", "email", "password", "password_confirm")
     shown = {k: v for k, v in values.items() if not k.startswith("password")}
-    problem = csrf_ok(request, form)
-    if problem is None and values["password"] != values["password_confirm"]:
-        problem = AppError("validation_error", details=[{"field": "password_confirm",
-                                                         "message": "The passwords do not match."}])
     try:
-        if problem:
-            raise problem
+        check_password_form(request, form, values, "password", "password_confirm")
         user = await asyncio.to_thread(accounts.setup, services, workspace=values["workspace"],
                                        email=values["email"], password=values["password"],
                                        display_name=values["display_name"], origin=origin_of(request))
@@ -114,12 +109,7 @@ async def reset_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     values = form_values(form, "token", "password", "password_confirm")
     try:
-        problem = csrf_ok(request, form)
-        if problem is None and values["password"] != values["password_confirm"]:
-            problem = AppError("validation_error", details=[{"field": "password_confirm",
-                                                             "message": "The passwords do not match."}])
-        if problem:
-            raise problem
+        check_password_form(request, form, values, "password", "password_confirm")
         await asyncio.to_thread(accounts.reset_password, services_of(request), values["token"], values["password"],
                                 origin_of(request))
     except AppError as exc:

@@ -64,3 +64,13 @@ def retry_headers(exc: AppError) -> dict[str, str] | None:
     if isinstance(exc.details, dict) and "retry_after" in exc.details:
         return {"Retry-After": str(exc.details["retry_after"])}
     return None
+
+
+def check_password_form(request: Request[Any, Any, Any], form: Mapping[str, Any], values: Mapping[str, str],
+                        password: str, confirm: str) -> None:
+    """The checks every password form makes before touching an account: CSRF first, then the two entries match."""
+    problem = csrf_ok(request, form)
+    if problem is None and values[password] != values[confirm]:
+        problem = AppError("validation_error", details=[{"field": confirm, "message": "The passwords do not match."}])
+    if problem:
+        raise problem

@@ -12,7 +12,7 @@ from chatsupport.domain.permissions import AUTHENTICATED
 from chatsupport.errors import AppError
 from chatsupport.store import users, workspaces
 from chatsupport.web.auth import actor_of, services_of, set_session_cookie
-from chatsupport.web.console.common import csrf_ok, error_context, form_values, redirect, render
+from chatsupport.web.console.common import check_password_form, csrf_ok, error_context, form_values, redirect, render
 from chatsupport.web.permissions import console_requires
 
 PAGE = {"include_in_schema": False}
@@ -52,12 +52,7 @@ async def password_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     values = form_values(form, "current_password", "new_password", "new_password_confirm")
     try:
-        problem = csrf_ok(request, form)
-        if problem is None and values["new_password"] != values["new_password_confirm"]:
-            problem = AppError("validation_error", details=[{"field": "new_password_confirm",
-                                                             "message": "The passwords do not match."}])
-        if problem:
-            raise problem
+        check_password_form(request, form, values, "new_password", "new_password_confirm")
         session = await asyncio.to_thread(accounts.change_password, services_of(request), actor_of(request),
                                           values["current_password"], values["new_password"], "console")
     except AppError as exc:
