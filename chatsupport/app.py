@@ -16,7 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from chatsupport import __version__
+from chatsupport import __version__, live
 from chatsupport.config import Settings, load_settings
 from chatsupport.logs import configure_logging
 from chatsupport.resources import static_dir, templates_dir
@@ -75,21 +75,28 @@ def create_app(settings: Settings | None = None, extra_routes: Sequence[Controll
                **service_options: Any) -> Litestar:
     """Build the ASGI app. ``extra_routes`` lets tests mount a sample handler beside the real ones."""
     settings = settings or load_settings()
+    hub = live.Hub()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await asyncio.to_thread(start_services, settings, **service_options)
         app.state.services = services
+        app.state.hub = hub
+        hub.bind_loop(asyncio.get_running_loop())
+        live.use(hub)
         log.info("ChatSupport %s ready to serve on %s (data in %s)", __version__, settings.base_url,
                  settings.data.root)
         try:
             yield
         finally:
+            live.use(None)
+            hub.bind_loop(None)
             await asyncio.to_thread(services.stop)
 
     return Litestar(
         route_handlers=[*ROUTES, *extra_routes],
         lifespan=[lifespan],
+        plugins=[hub.plugin],
         exception_handlers={**EXCEPTION_HANDLERS, LoginRequired: login_redirect},  # type: ignore[dict-item]
         before_send=[add_security_headers],
         request_max_body_size=settings.MAX_BODY_BYTES,

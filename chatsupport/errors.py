@@ -47,7 +47,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "backup_corrupt": (400, "The backup archive is damaged: a checksum or the database integrity check failed."),
     "backup_too_new": (400, "The backup comes from a newer ChatSupport; upgrade before restoring it."),
     # conversations and answers
-    "invalid_transition": (409, "The conversation cannot change to that state from its current one."),
+    "illegal_transition": (409, "The conversation cannot change to that state from its current one."),
     "conversation_closed": (409, "The conversation is archived; start a new one."),
 }
 

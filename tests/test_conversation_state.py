@@ -46,8 +46,9 @@ def test_prd_lifecycle_is_walked_and_every_change_logged(db) -> None:  # noqa: A
 
 @pytest.mark.parametrize(("path", "event"), [
     ([], "agent_join_missing"), ([], "resolve_unknown"), (["ai_replied"], "ai_replied"), ([], "reopen"),
-    (["escalate"], "escalate"), (["escalate"], "ai_replied"), ([], "agent_timeout"), (["archive"], "reopen"),
-    (["archive"], "archive"), (["resolve"], "escalate"), (["ai_replied", "abandon"], "agent_timeout"),
+    (["escalate"], "escalate"), (["escalate"], "ai_replied"), ([], "agent_timeout"), (["resolve", "archive"], "reopen"),
+    (["resolve", "archive"], "archive"), (["resolve"], "escalate"), (["ai_replied", "abandon"], "agent_timeout"),
+    ([], "archive"), ([], "abandon"), (["escalate"], "return_to_ai"), (["escalate"], "abandon"),
 ])
 def test_transitions_outside_the_table_are_refused_and_change_nothing(db, path: list[str], event: str) -> None:  # noqa: ANN001
     ws, bot = new_bot(db)
@@ -58,17 +59,19 @@ def test_transitions_outside_the_table_are_refused_and_change_nothing(db, path: 
     logged = len(store.events(db.reader(), conv))
     with pytest.raises(AppError) as caught:
         db.write(lambda conn: states.transition(conn, ws, conv, event))
-    assert caught.value.code == "invalid_transition" and caught.value.status == 409
+    assert caught.value.code == "illegal_transition" and caught.value.status == 409
     assert status_of(db, ws, conv) == before and len(store.events(db.reader(), conv)) == logged
 
 
-def test_table_covers_prd_edges_and_every_status() -> None:
-    prd = {("active", "waiting"), ("active", "escalated"), ("waiting", "active"), ("waiting", "abandoned"),
-           ("escalated", "agent_handling"), ("agent_handling", "resolved"), ("agent_handling", "active"),
-           ("resolved", "active"), ("agent_handling", "waiting")}
-    edges = {(src, dst) for (_, src), dst in states.TRANSITIONS.items()}
-    assert prd <= edges
-    assert all(states.can(s, "archive") for s in states.STATUSES if s != "archived")
+def test_table_is_exactly_the_issues_lifecycle_table() -> None:
+    issue = {("active", "waiting"), ("waiting", "active"), ("waiting", "abandoned"),
+             ("active", "escalated"), ("waiting", "escalated"),
+             ("active", "agent_handling"), ("waiting", "agent_handling"), ("escalated", "agent_handling"),
+             ("agent_handling", "active"), ("agent_handling", "waiting"),
+             *{(s, "resolved") for s in ("active", "waiting", "escalated", "agent_handling")},
+             ("resolved", "active"), ("abandoned", "active"), ("resolved", "archived"), ("abandoned", "archived")}
+    edges = {(src, dst) for (_, src), dst in states.TRANSITIONS.items() if src != dst}
+    assert edges == issue
     assert {dst for dst in states.TRANSITIONS.values()} | {"active"} == set(states.STATUSES)
 
 
@@ -81,6 +84,7 @@ def test_customer_message_wakes_or_reopens_but_never_takes_a_conversation_from_a
     assert db.write(lambda conn: states.customer_arrives(conn, ws, conv)) == "escalated"
     db.write(lambda conn: states.transition(conn, ws, conv, "resolve"))
     assert db.write(lambda conn: states.customer_arrives(conn, ws, conv)) == "active"
+    db.write(lambda conn: states.transition(conn, ws, conv, "resolve"))
     db.write(lambda conn: states.transition(conn, ws, conv, "archive"))
     with pytest.raises(AppError) as caught:
         db.write(lambda conn: states.customer_arrives(conn, ws, conv))

@@ -19,37 +19,34 @@ from chatsupport.store.db import Row
 STATUSES = ("active", "waiting", "escalated", "agent_handling", "resolved", "abandoned", "archived")
 OPEN = ("active", "waiting", "escalated", "agent_handling")
 
-# (event, from status) → to status. Anything absent is refused with ``invalid_transition``.
+# (event, from status) → to status: the issue's lifecycle table, row by row. Anything absent is refused with
+# 409 ``illegal_transition``.
 TRANSITIONS: dict[tuple[str, str], str] = {
-    ("ai_replied", "active"): "waiting",           # AI answered; the ball is in the customer's court
+    ("ai_replied", "active"): "waiting",           # the AI answered; the ball is in the customer's court
     ("customer_replied", "waiting"): "active",
     ("customer_replied", "active"): "active",
-    ("escalate", "active"): "escalated",
+    ("abandon", "waiting"): "abandoned",           # inactivity timeout (chatbot setting)
+    ("escalate", "active"): "escalated",           # an escalation rule, or the visitor asks for a human
     ("escalate", "waiting"): "escalated",
-    ("agent_join", "escalated"): "agent_handling",
-    ("agent_join", "active"): "agent_handling",     # an agent may take over before any trigger fires
+    ("agent_join", "active"): "agent_handling",    # takeover, also before any trigger fires
     ("agent_join", "waiting"): "agent_handling",
-    ("agent_timeout", "agent_handling"): "waiting",
+    ("agent_join", "escalated"): "agent_handling",
     ("return_to_ai", "agent_handling"): "active",
-    ("return_to_ai", "escalated"): "active",        # the customer withdrew the request before anyone joined
-    ("resolve", "agent_handling"): "resolved",
-    ("resolve", "escalated"): "resolved",
-    ("resolve", "active"): "resolved",
-    ("resolve", "waiting"): "resolved",
-    ("reopen", "resolved"): "active",
+    ("agent_timeout", "agent_handling"): "waiting",  # 10 minutes without an agent reply: the AI may answer again
+    **{("resolve", status): "resolved" for status in ("active", "waiting", "escalated", "agent_handling")},
+    ("reopen", "resolved"): "active",              # the visitor writes again, or an agent reopens
     ("reopen", "abandoned"): "active",
-    ("abandon", "waiting"): "abandoned",
-    ("abandon", "active"): "abandoned",
-    **{("archive", status): "archived" for status in STATUSES if status != "archived"},
+    ("archive", "resolved"): "archived",           # 90 days after (configurable)
+    ("archive", "abandoned"): "archived",
 }
 EVENTS = tuple(sorted({event for event, _ in TRANSITIONS}))
 
 
 def next_status(current: str, event: str) -> str:
-    """The status ``event`` leads to from ``current``; ``invalid_transition`` when the table has no such edge."""
+    """The status ``event`` leads to from ``current``; ``illegal_transition`` when the table has no such edge."""
     target = TRANSITIONS.get((event, current))
     if target is None:
-        raise AppError("invalid_transition", f"A conversation that is {current} cannot take '{event}'.",
+        raise AppError("illegal_transition", f"A conversation that is {current} cannot take '{event}'.",
                        details={"status": current, "event": event})
     return target
 

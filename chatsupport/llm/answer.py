@@ -100,9 +100,13 @@ class AnswerEngine:
         return turn
 
     async def respond(self, workspace_id: str, conversation_id: str, text: str, *,
-                      client_message_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+                      client_message_id: str | None = None,
+                      bot_message_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """``bot_message_id``: the id the reply will be stored under, so a widget can label the streamed text
+        with it before the reply exists."""
         started = time.perf_counter()
         ctx = await asyncio.to_thread(self._load, workspace_id, conversation_id)
+        ctx["bot_message_id"] = bot_message_id
         vector = await asyncio.to_thread(self._encode, text)
         intent = self.intents.classify(text, vector)
         mood = sentiment(text)
@@ -327,7 +331,7 @@ class AnswerEngine:
 
     def _store_bot(self, conn: Any, ctx: dict[str, Any], text: str, meta: dict[str, Any], event: str | None) -> str:
         message_id = store.add_message(conn, ctx["conversation"]["id"], "bot", text, sender_name=ctx["bot"]["name"],
-                                       ai_metadata=meta)
+                                       ai_metadata=meta, message_id=ctx.get("bot_message_id"))
         if event is not None and states.can(store.get(conn, ctx["workspace_id"], ctx["conversation"]["id"])["status"],
                                             event):
             states.transition(conn, ctx["workspace_id"], ctx["conversation"]["id"], event)

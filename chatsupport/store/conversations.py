@@ -112,9 +112,9 @@ def add_message(conn: apsw.Connection, conversation_id: str, sender_type: str, c
                 sender_id: str | None = None, sender_name: str | None = None,
                 ai_metadata: dict[str, Any] | None = None, client_message_id: str | None = None,
                 intent: str | None = None, intent_confidence: float | None = None, sentiment: str | None = None,
-                sentiment_score: float | None = None) -> str:
+                sentiment_score: float | None = None, message_id: str | None = None) -> str:
     """Insert one message and bump the conversation's counters in the same transaction."""
-    message_id = str(uuid.uuid4())
+    message_id = message_id or str(uuid.uuid4())
     now = utc_now()
     conn.execute(
         "INSERT INTO messages(id, conversation_id, sender_type, sender_id, sender_name, content, ai_metadata,"
