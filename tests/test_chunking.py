@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatsupport.ingest.chunking import Chunker, chunk_document
+from chatsupport.ingest.chunking import Chunker, chunk_document, readable
 from chatsupport.ingest.markdown_clean import clean_markdown, html_to_markdown
 
 MDX = """---
@@ -66,10 +66,23 @@ def test_front_matter_and_mdx_are_cleaned() -> None:
     assert "Invoices are emailed on the 1st of each month." in doc.text  # component text kept
     assert "<Tip" not in doc.text.split("```")[0] and "<img" not in doc.text and "<div" not in doc.text
     assert "editor's note" not in doc.text
-    assert "link to pricing" in doc.text and "https://example.com/pricing" not in doc.text
+    assert "[link to pricing](https://example.com/pricing)" in doc.text  # an absolute link keeps its target
     assert "diagram" not in doc.text
     assert "<CACHE_DIR>/hub" in doc.text  # a placeholder is not a tag
     assert '# <Tip> inside code stays as written\nprint("<b>hello</b>")' in doc.text  # code untouched
+
+
+def test_absolute_link_targets_are_kept_but_not_embedded(chunker: Chunker) -> None:
+    page = ('See your [notification settings](https://hub.example/settings/notifications "Settings") page, '
+            'the [pricing guide](./pricing) and <a href="https://hub.example/billing" target="_blank">Billing</a>.')
+    doc = clean_markdown(page, "Notifications")
+    assert "[notification settings](https://hub.example/settings/notifications)" in doc.text  # title dropped
+    assert "the pricing guide and" in doc.text  # a relative target only resolves on the original site
+    assert "[Billing](https://hub.example/billing)" in doc.text
+    chunk = chunker.chunk(doc.text, doc.title)[0]
+    assert "https://hub.example/settings/notifications" in chunk.content  # what an answer can quote and link
+    assert "https://" not in chunk.embed_text and "notification settings page" in chunk.embed_text
+    assert readable("a [b](https://x.example/p(1)) c") == "a b c"
 
 
 def test_title_falls_back_to_first_heading_then_file_name() -> None:

@@ -1,6 +1,7 @@
 """The extractive provider: finds the sentence that states the fact, drops code and navigation noise, reads
 table rows out with their column names, weighs the heading above a sentence and a number for an amount question,
-never quotes text that addresses an AI, and keeps to 3 sentences from 2 sources with the source linked."""
+never quotes text that addresses an AI, and keeps to 3 sentences from 2 sources with the source linked; a label
+is not preferred to a sentence, and links are quoted with their target."""
 
 from __future__ import annotations
 
@@ -102,3 +103,19 @@ def test_the_heading_above_a_sentence_counts_for_it(embedder) -> None:  # noqa: 
                    extra={"heading": "Join an organization"})
     best = rank("how do I leave an organization", [join, leave], embedder)[0]
     assert best.passage == 1
+
+
+def test_a_short_label_is_not_preferred_to_a_sentence(embedder) -> None:  # noqa: ANN001
+    page = Passage("document", "jobs", "Jobs pricing", "Billed by the second\n\nJobs are billed by the second, and "
+                   "there is no cost while a job is building.", 0.6)
+    ranked = rank("am I billed while my job is building", [page], embedder)
+    assert ranked[0].text.startswith("Jobs are billed")
+    assert [c for c in ranked if c.text == "Billed by the second"]  # still a candidate, only ranked lower
+
+
+def test_links_are_quoted_with_their_target_but_embedded_without(embedder) -> None:  # noqa: ANN001
+    page = passage("Change what you get emailed about in your [notification settings](https://hub.example/settings/"
+                   "notifications) page.", "Notifications", 0.7, "n")
+    answer = ExtractiveProvider(embedder).answer(ChatRequest(messages=[], passages=[page],
+                                                             question="how do i stop notification emails"))
+    assert "notification settings (https://hub.example/settings/notifications) page." in answer

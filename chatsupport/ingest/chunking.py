@@ -4,9 +4,10 @@ A page is read as sections (heading path → blocks: paragraphs, list items, tab
 into chunks up to ``target_tokens``; a block too big on its own is split by sentences, then by words; tables
 repeat their header row in every piece. The embedded text of a chunk is ``title > heading path`` plus its content
 and never exceeds ``max_tokens`` word pieces (special tokens included), so nothing is silently cut by the model.
-Consecutive chunks of one section share ``overlap_tokens`` of trailing text so an answer spanning the boundary is
-still found. Tiny sections are merged into the chunk before them (their heading kept inline) because a chunk of
-one short sentence matches almost any query in vector search.
+Stored content keeps absolute link targets as ``[text](url)`` (answers quote and link them); what is embedded and
+sized is ``readable`` text, the link text alone. Consecutive chunks of one section share ``overlap_tokens`` of
+trailing text so an answer spanning the boundary is still found. Tiny sections are merged into the chunk before
+them (their heading kept inline) because a chunk of one short sentence matches almost any query in vector search.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s+")
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]: count_tokens includes them once per text
+LINK = re.compile(r"\[([^\]]+)\]\(https?://[^()\s]*(?:\([^()\s]*\)[^()\s]*)*\)")
 
 
 @dataclass
@@ -41,9 +43,15 @@ class Chunk:
 
 
 def compose(title: str, heading: str, content: str) -> str:
-    """What the model reads and FTS indexes: title and heading path give a passage its context."""
+    """What the embedding model reads: title and heading path give a passage its context; link targets are left
+    out (a URL's pieces would crowd the model's 256 word pieces and say little about meaning)."""
     context = " > ".join(part for part in (title, heading) if part)
-    return f"{context}\n{content}" if context else content
+    return readable(f"{context}\n{content}" if context else content)
+
+
+def readable(text: str) -> str:
+    """``[text](https://…)`` → ``text``."""
+    return LINK.sub(r"\1", text) if "](" in text else text
 
 
 @dataclass
@@ -131,7 +139,7 @@ class Chunker:
 
     def _size(self, texts: Sequence[str]) -> list[int]:
         """Word pieces without the special tokens (BERT-style pieces add up across whitespace)."""
-        return [n - SPECIAL_TOKENS for n in self.count(texts)] if texts else []
+        return [n - SPECIAL_TOKENS for n in self.count([readable(t) for t in texts])] if texts else []
 
     def chunk(self, text: str, title: str = "", page_number: int | None = None,
               url: str | None = None) -> list[Chunk]:

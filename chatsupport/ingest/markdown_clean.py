@@ -1,8 +1,13 @@
 """Turn authored Markdown/MDX (and plain HTML files) into clean Markdown the chunker can follow.
 
-What stays: headings, paragraphs, lists, tables, fenced code, link *text*. What goes: front matter (its title and
-description are kept as fields), MDX import/export lines and comments, HTML/JSX component tags (their inner text
-stays, so a ``<Tip>`` keeps its advice), images, HTML comments and link targets. Code blocks are left untouched.
+What stays: headings, paragraphs, lists, tables, fenced code, link text, and absolute (http/https) link targets
+as ``[text](url)`` — "go to your [notification settings](https://…/settings/notifications)" is the answer, and
+an answer may only link to URLs found in the sources. What goes: front matter (its title and description are kept
+as fields), MDX import/export lines and comments, HTML/JSX component tags (their inner text stays, so a ``<Tip>``
+keeps its advice; a one-line ``<a href="https://…">`` becomes a Markdown link), images, HTML comments and
+relative link targets (they only resolve on the original site). Code blocks are left untouched. The chunker
+embeds and sizes the text with link targets removed (``ingest.chunking.readable``), so keeping them changes
+what an answer can quote, not what a passage means.
 Placeholders written in angle brackets in prose (``<CACHE_DIR>``) survive: a tag is only stripped when it is a
 known HTML element, a PascalCase component, carries attributes, self-closes, or is closed somewhere in the page.
 """
@@ -26,7 +31,8 @@ TAG = re.compile(r"</?([A-Za-z][\w.:-]*)((?:\s[^<>]*?)?)(/?)>", re.S)
 HEADING_TAG = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1>", re.S | re.I)
 MDX_LINE = re.compile(r"^(import\s.+\sfrom\s.+|import\s+['\"].+|export\s+(const|default|function|let)\b.*)$", re.M)
 MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()\s]|\([^)]*\))*(?:\s+\"[^\"]*\")?\)")
+MD_LINK = re.compile(r"\[([^\]]+)\]\(((?:[^()\s]|\([^)]*\))*)(?:\s+\"[^\"]*\")?\)")
+HTML_LINK = re.compile(r"<a\s[^<>]*?href=[\"'](https?://[^\"'\s]+)[\"'][^<>]*>([^<>\n]+)</a\s*>", re.I)
 REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 DOC_MARKER = re.compile(r"\[\[[\w-]+\]\]")
 
@@ -81,14 +87,21 @@ def _clean_prose(text: str) -> str:
     text = MDX_LINE.sub("", text)
     text = HEADING_TAG.sub(lambda m: "\n" + "#" * int(m.group(1)) + " " + re.sub(r"<[^>]+>", "", m.group(2)) + "\n",
                            text)
+    text = HTML_LINK.sub(lambda m: f"[{m.group(2).strip()}]({m.group(1)})", text)
     text = _strip_tags(text)
     text = MD_IMAGE.sub("", text)
-    text = MD_LINK.sub(r"\1", text)
+    text = MD_LINK.sub(_link, text)
     text = REF_LINK.sub(r"\1", text)
     text = DOC_MARKER.sub("", text)
     text = html.unescape(text)
     lines = [line.rstrip() for line in text.splitlines()]
     return "\n".join(line if line.strip() else "" for line in lines)
+
+
+def _link(match: re.Match[str]) -> str:
+    """An absolute link keeps its target (normalised, title dropped); a relative one becomes its text."""
+    text, target = match.group(1), match.group(2)
+    return f"[{text}]({target})" if re.match(r"https?://", target) else text
 
 
 def _split_fences(text: str) -> list[tuple[bool, str]]:

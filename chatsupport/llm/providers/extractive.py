@@ -8,10 +8,12 @@ by meaning (cosine with the question in the retriever's own embedding space, eac
 page title and heading path as the chunks were), by the question's words they share (weighted by rarity across
 the candidates, so "invoice" counts more than "account") — in the sentence and, more weakly, in its title and
 heading path — by how well their passage was retrieved, a little by position, and, for questions asking for an
-amount, by carrying a number (an ordering bonus kept out of confidence). The best sentence brings its neighbour
-along when the neighbour continues it, because documentation states a fact and its condition in consecutive
-sentences. Text that addresses an AI ("ignore previous
-instructions…") is never a candidate: documents are data, not instructions.
+amount, by carrying a number (an ordering bonus kept out of confidence); a short label that is not a sentence
+("Pay only for seconds used") loses a little, since under its page title it matches the topic without stating
+anything. The best sentence brings its neighbour along when the neighbour continues it, because documentation
+states a fact and its condition in consecutive sentences. Links are quoted as "text (url)" — the only URLs an
+answer contains come from the sources — but embedded without their target. Text that addresses an AI ("ignore
+previous instructions…") is never a candidate: documents are data, not instructions.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ _TABLE = re.compile(r"^\s*\|.*\|\s*$|^\s*[-:| ]{3,}$")
 _NOISE = re.compile(r"^\s*(import |export |<|!\[|\{|\}|//|#!|\$ |>>>|\.\.\.)")
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _TAG = re.compile(r"<[^>]{1,200}>")
+_URL = re.compile(r" ?\(?https?://[^\s)]+\)?")  # kept in the quoted sentence, left out of what is embedded
 _WORD = re.compile(r"[a-z0-9][a-z0-9'._/-]*[a-z0-9]|[a-z0-9]")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*_`])")
 # A question asking for an amount ("how much", "price", "how many") is answered by a sentence with a number in it.
@@ -55,6 +58,9 @@ QUANTITY = re.compile(r"\b(how (much|many|long|often|big|large)|price|pricing|co
                       r"limits|quota|per (hour|month|year|seat|day|minute))\b", re.I)
 NUMBER = re.compile(r"[$€£]\s?\d|\d")
 W_CONTEXT, W_QUANTITY = 0.10, 0.05
+# A short line that is not a sentence ("Pay only for seconds used", "Regulatory and legal compliance") is a label
+# or a bolded heading: embedded under its page title it matches the topic, but it states nothing.
+W_FRAGMENT, FRAGMENT_WORDS = 0.05, 6
 
 
 @dataclass
@@ -138,9 +144,10 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def coverage(question: str, ranked: Sequence[Candidate]) -> float:
-    """Share of the question's weight found anywhere in the evidence; a word no candidate has weighs most."""
-    return _overlap(words(question), " ".join(c.text for c in ranked), _rarity(ranked))
+def coverage(question: str, ranked: Sequence[Candidate], text: str | None = None) -> float:
+    """Share of the question's weight found in ``text`` (default: anywhere in the evidence); words weigh by their
+    rarity among the candidates, and a word no candidate has weighs most."""
+    return _overlap(words(question), " ".join(c.text for c in ranked) if text is None else text, _rarity(ranked))
 
 
 def candidates(passages: Sequence[Passage]) -> list[Candidate]:
@@ -166,7 +173,7 @@ def rank(question: str, passages: Sequence[Passage], embedder: Any | None,
         found, overlap = [found[i] for i in keep], [overlap[i] for i in keep]
     # embedded under its page title and heading path, as the chunks were indexed: "Leave an organization: Click
     # the button" means something that "Click the button" alone does not
-    cosine = _cosines(question, [f"{_context(passages[c.passage])}: {c.text}" for c in found], embedder,
+    cosine = _cosines(question, [f"{_context(passages[c.passage])}: {_URL.sub('', c.text)}" for c in found], embedder,
                       question_vector)
     context = [_overlap(asked, _context(passages[c.passage]) + " " + c.text, rarity) for c in found]
     wants_amount = bool(QUANTITY.search(question))
@@ -174,9 +181,14 @@ def rank(question: str, passages: Sequence[Passage], embedder: Any | None,
         position = 1.0 / (1.0 + c.order / 4)
         c.bonus = W_QUANTITY if wants_amount and NUMBER.search(c.text) else 0.0
         c.score = (W_COSINE * cos + W_WORDS * words_score + W_CONTEXT * in_context
-                   + W_PASSAGE * passages[c.passage].score + W_POSITION * position + c.bonus)
+                   + W_PASSAGE * passages[c.passage].score + W_POSITION * position + c.bonus
+                   - (W_FRAGMENT if _fragment(c.text) else 0.0))
     _answers_follow_questions(found)
     return sorted((c for c in found if not c.text.endswith("?")), key=lambda c: -c.score)
+
+
+def _fragment(text: str) -> bool:
+    return len(text.split()) < FRAGMENT_WORDS and not re.search(r"[.!?:;)]\W*$", text)
 
 
 def _context(p: Passage) -> str:
@@ -287,8 +299,9 @@ class ExtractiveProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         text = self.answer(request)
-        pieces = re.split(r"(?<=[.!?\n])\s+", text) if text else []
-        for i, piece in enumerate(pieces):
-            yield StreamEvent(delta=piece + (" " if i < len(pieces) - 1 else ""))
+        # sentence by sentence, separators kept: the streamed text is the answer exactly, line breaks included
+        parts = re.split(r"((?<=[.!?\n])\s+)", text) if text else []
+        for i in range(0, len(parts), 2):
+            yield StreamEvent(delta=parts[i] + (parts[i + 1] if i + 1 < len(parts) else ""))
         tokens_in = sum(len(p.content) for p in request.passages) // 4 + len(request.question) // 4
         yield StreamEvent(done=True, tokens_in=tokens_in, tokens_out=len(text) // 4, model="extractive")
