@@ -27,6 +27,7 @@ MIME_TYPES = {"pdf": "application/pdf", "html": "text/html", "text": "text/plain
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 MIN_TEXT_CHARS = 20
 HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--)", re.I)
+LEADING_COMMENTS = re.compile(rb"^\s*(?:<!--.*?-->\s*)+", re.S)
 
 
 class ExtractionError(Exception):
@@ -69,11 +70,23 @@ def sniff(head: bytes, filename: str = "") -> str:
         raise UnsupportedType("Old Word (.doc) files are not supported: save the file as .docx and upload it again.")
     if decode_text(head, partial=True) is None:
         raise UnsupportedType("Only PDF, Word (.docx), text, Markdown and HTML files are supported.")
-    if HTML_START.match(head.lstrip(b"\xef\xbb\xbf")):
+    if _looks_like_html(head.lstrip(b"\xef\xbb\xbf"), filename):
         return "html"
     if filename.lower().endswith(".csv"):
         return "csv"
     return "markdown" if filename.lower().endswith(MARKDOWN_SUFFIXES) else "text"
+
+
+def _looks_like_html(head: bytes, filename: str) -> bool:
+    """A leading ``<!-- … -->`` is HTML's, unless the name says Markdown or text and no HTML tag follows the
+    comments: generated Markdown often opens with a "do not edit" comment, and read as HTML it loses its structure
+    (or all its text)."""
+    if not HTML_START.match(head):
+        return False
+    if not head.lstrip().startswith(b"<!--") or not filename.lower().endswith((*MARKDOWN_SUFFIXES, ".txt")):
+        return True
+    rest = LEADING_COMMENTS.sub(b"", head, count=1)  # unchanged when the comment runs past the sniffed bytes
+    return HTML_START.match(rest) is not None and not rest.lstrip().startswith(b"<!--")
 
 
 def confirm(kind: str, path: Path) -> None:

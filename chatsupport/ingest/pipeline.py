@@ -7,7 +7,7 @@ in it leaves the index exactly as it was.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from chatsupport.ingest.chunking import Chunk, Chunker
 from chatsupport.ingest.extract import Extracted
 
 EMBED_BATCH = 32
+PADDING_SLACK = 0.10  # share of a batch's compute we let padding take before starting a new batch
 Progress = Callable[[int, int], None]
 
 
@@ -43,14 +44,39 @@ def chunk_pages(chunker: Chunker, extracted: Extracted) -> list[Chunk]:
 
 def embed(encoder: Encoder, texts: Sequence[str], progress: Progress | None = None,
           batch: int = EMBED_BATCH) -> list[bytes]:
-    """float32 vectors as bytes (what the index stores), reported batch by batch."""
-    vectors: list[bytes] = []
-    for start in range(0, len(texts), batch):
-        matrix = np.asarray(encoder.encode(texts[start:start + batch], batch_size=batch), dtype=np.float32)
-        vectors.extend(row.tobytes() for row in matrix)
+    """float32 vectors as bytes (what the index stores), in input order, reported batch by batch.
+
+    The model pads a batch to its longest text, and one document's chunks run from a heading-only stub to the
+    full 256 word pieces, so batches in reading order spend much of their compute on padding. Texts therefore go
+    in length order, in batches cut where padding would pass ``PADDING_SLACK`` (what the model's own ``encode``
+    gets by sorting a whole corpus at once, which a job holding one document cannot do).
+    """
+    lengths = [min(n, encoder.max_tokens) for n in encoder.count_tokens(texts)]
+    vectors: list[bytes] = [b""] * len(texts)
+    done = 0
+    for rows in length_batches(lengths, batch):
+        matrix = np.asarray(encoder.encode([texts[i] for i in rows], batch_size=len(rows)), dtype=np.float32)
+        for i, row in zip(rows, matrix):
+            vectors[i] = row.tobytes()
+        done += len(rows)
         if progress is not None:
-            progress(len(vectors), len(texts))
+            progress(done, len(texts))
     return vectors
+
+
+def length_batches(lengths: Sequence[int], size: int, slack: float = PADDING_SLACK) -> Iterator[list[int]]:
+    """Indices in ascending length, in batches of at most ``size`` whose padded width wastes at most ``slack``."""
+    batch: list[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        padded = lengths[i] * (len(batch) + 1)  # ascending order: the newcomer sets the batch's width
+        if batch and (len(batch) == size or padded > (1 + slack) * (real + lengths[i])):
+            yield batch
+            batch, real = [], 0
+        batch.append(i)
+        real += lengths[i]
+    if batch:
+        yield batch
 
 
 def chunk_rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from litestar import Request
 from litestar.response import Redirect, Template
 
 from chatsupport.errors import AppError
-from chatsupport.web.auth import CSRF_FIELD, check_csrf, csrf_token, new_csrf_cookie, set_csrf_cookie
+from chatsupport.web.auth import CSRF_FIELD, CSRF_HEADER, check_csrf, csrf_token, new_csrf_cookie, set_csrf_cookie
 
 DEFAULT_LANDING = "/profile"
 
@@ -74,3 +74,22 @@ def check_password_form(request: Request[Any, Any, Any], form: Mapping[str, Any]
         problem = AppError("validation_error", details=[{"field": confirm, "message": "The passwords do not match."}])
     if problem:
         raise problem
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    """An htmx request gets the fragment it swaps; a plain one gets the whole page."""
+    return request.headers.get("hx-request") == "true"
+
+
+async def checked_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The form (for its fields), after checking the CSRF token from the htmx header or the form field."""
+    form = dict(await request.form())
+    check_csrf(request, request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD))
+    return form
+
+
+def words(exc: AppError) -> str:
+    """An error as one sentence for an alert: the message, then each field's complaint."""
+    details = exc.details if isinstance(exc.details, list) else []
+    fields = "; ".join(f"{d['field']}: {d['message']}" for d in details if isinstance(d, dict) and "field" in d)
+    return f"{exc.message} {fields}".strip()

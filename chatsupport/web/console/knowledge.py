@@ -17,8 +17,8 @@ from chatsupport.domain import faqs, knowledge
 from chatsupport.domain.permissions import allowed
 from chatsupport.errors import AppError
 from chatsupport.tasks.ingest import index_faqs, ingest_document
-from chatsupport.web.auth import CSRF_FIELD, CSRF_HEADER, actor_of, check_csrf, csrf_token, services_of
-from chatsupport.web.console.common import render
+from chatsupport.web.auth import actor_of, csrf_token, services_of
+from chatsupport.web.console.common import checked_form, is_htmx, render, words
 from chatsupport.web.permissions import console_requires
 
 PAGE = {"include_in_schema": False}
@@ -27,18 +27,7 @@ FAQ_IMPORT_MAX = 6 * 1024 * 1024
 ACTIVE = ("pending", "processing")
 
 
-def _is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
-async def _check_csrf(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The form (for its fields), after checking the token from the htmx header or the form field."""
-    form = dict(await request.form())
-    check_csrf(request, request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD))
-    return form
-
-
-async def _bot(request: Request[Any, Any, Any], chatbot_id: str) -> dict[str, Any]:
+async def console_bot(request: Request[Any, Any, Any], chatbot_id: str) -> dict[str, Any]:
     services, actor = services_of(request), actor_of(request)
     return await asyncio.to_thread(lambda: knowledge.require_chatbot(services.db.reader(), actor, chatbot_id))
 
@@ -57,34 +46,36 @@ async def _context(request: Request[Any, Any, Any], bot: dict[str, Any], **extra
     return {"bot": bot, "documents": docs["data"], "faqs": faq_list["data"],
             "polling": any(d["status"] in ACTIVE for d in docs["data"]),
             "can_edit": allowed(actor.role, "knowledge.upload"), "csrf": csrf_token(request),
-            "base": f"/chatbots/{bot['id']}/knowledge", **extra}
+            "base": f"/chatbots/{bot['id']}/knowledge", "tab": "documents", **extra}
 
 
 async def _respond(request: Request[Any, Any, Any], bot: dict[str, Any], fragment: str,
                    **extra: Any) -> Response[Any]:
     """htmx swaps the fragment; a plain form post (no JavaScript) gets the whole page with the same news."""
-    template = f"knowledge/{fragment}" if _is_htmx(request) else "knowledge/page.html"
+    template = f"knowledge/{fragment}" if is_htmx(request) else "knowledge/page.html"
     return render(request, template, await _context(request, bot, **extra))
 
 
 @get(BASE, **PAGE, **console_requires("knowledge.view"))
-async def knowledge_page(request: Request[Any, Any, Any], chatbot_id: str) -> Response[Any]:
-    bot = await _bot(request, chatbot_id)
-    return render(request, "knowledge/page.html", await _context(request, bot))
+async def knowledge_page(request: Request[Any, Any, Any], chatbot_id: str, faq_question: str = "") -> Response[Any]:
+    """``?faq_question=`` opens the FAQ form with that question filled in (the knowledge-gaps page links here)."""
+    bot = await console_bot(request, chatbot_id)
+    prefill = {"faq_form": {"question": faq_question.strip()[:500]}} if faq_question.strip() else {}
+    return render(request, "knowledge/page.html", await _context(request, bot, **prefill))
 
 
 @get(BASE + "/documents", **PAGE, **console_requires("knowledge.view"))
 async def documents_fragment(request: Request[Any, Any, Any], chatbot_id: str) -> Response[Any]:
     """Polled by htmx every two seconds while anything is pending or processing."""
-    bot = await _bot(request, chatbot_id)
+    bot = await console_bot(request, chatbot_id)
     return render(request, "knowledge/_documents.html", await _context(request, bot))
 
 
 @post(BASE + "/documents/{document_id:str}/retry", status_code=200, **PAGE, **console_requires("knowledge.upload"))
 async def retry_document(request: Request[Any, Any, Any], chatbot_id: str, document_id: str) -> Response[Any]:
-    bot = await _bot(request, chatbot_id)
+    bot = await console_bot(request, chatbot_id)
     await _document(request, chatbot_id, document_id)
-    await _check_csrf(request)
+    await checked_form(request)
     doc = await asyncio.to_thread(knowledge.retry, services_of(request), actor_of(request), document_id)
     await asyncio.to_thread(ingest_document, doc["id"])
     return await _respond(request, bot, "_documents.html")
@@ -93,17 +84,17 @@ async def retry_document(request: Request[Any, Any, Any], chatbot_id: str, docum
 @post(BASE + "/documents/{document_id:str}/delete", status_code=200, **PAGE,
       **console_requires("knowledge.upload"))
 async def delete_document(request: Request[Any, Any, Any], chatbot_id: str, document_id: str) -> Response[Any]:
-    bot = await _bot(request, chatbot_id)
+    bot = await console_bot(request, chatbot_id)
     doc = await _document(request, chatbot_id, document_id)
-    await _check_csrf(request)
+    await checked_form(request)
     await asyncio.to_thread(knowledge.delete, services_of(request), actor_of(request), document_id)
     return await _respond(request, bot, "_documents.html", notice=f"Deleted {doc['filename']}.")
 
 
 @post(BASE + "/faqs", status_code=200, **PAGE, **console_requires("knowledge.upload"))
 async def add_faq(request: Request[Any, Any, Any], chatbot_id: str) -> Response[Any]:
-    bot = await _bot(request, chatbot_id)
-    form = await _check_csrf(request)
+    bot = await console_bot(request, chatbot_id)
+    form = await checked_form(request)
     services = services_of(request)
     fields = {"question": form.get("question", ""), "answer": form.get("answer", ""),
               "category": form.get("category") or None,
@@ -113,7 +104,7 @@ async def add_faq(request: Request[Any, Any, Any], chatbot_id: str) -> Response[
     except AppError as exc:
         if exc.code not in ("validation_error", "already_exists"):
             raise
-        return await _respond(request, bot, "_faqs.html", faq_error=_words(exc), faq_form=fields)
+        return await _respond(request, bot, "_faqs.html", faq_error=words(exc), faq_form=fields)
     return await _respond(request, bot, "_faqs.html", faq_notice="FAQ added.")
 
 
@@ -121,8 +112,8 @@ async def add_faq(request: Request[Any, Any, Any], chatbot_id: str) -> Response[
       **console_requires("knowledge.upload"))
 async def import_faqs(request: Request[Any, Any, Any], chatbot_id: str) -> Response[Any]:
     """Small files only (5 MB), so the form is read whole here; the API route streams."""
-    bot = await _bot(request, chatbot_id)
-    form = await _check_csrf(request)
+    bot = await console_bot(request, chatbot_id)
+    form = await checked_form(request)
     upload = form.get("file")
     if upload is None or not hasattr(upload, "read"):
         return await _respond(request, bot, "_faqs.html", faq_error="Choose a CSV file to import.")
@@ -131,7 +122,7 @@ async def import_faqs(request: Request[Any, Any, Any], chatbot_id: str) -> Respo
         report, ids = await asyncio.to_thread(faqs.import_csv, services_of(request), actor_of(request), bot["id"],
                                               data, bool(form.get("overwrite_existing")))
     except AppError as exc:
-        return await _respond(request, bot, "_faqs.html", faq_error=_words(exc))
+        return await _respond(request, bot, "_faqs.html", faq_error=words(exc))
     if ids:
         await asyncio.to_thread(index_faqs, ids)
     return await _respond(request, bot, "_faqs.html", report=report)
@@ -139,11 +130,11 @@ async def import_faqs(request: Request[Any, Any, Any], chatbot_id: str) -> Respo
 
 @post(BASE + "/faqs/{faq_id:str}/delete", status_code=200, **PAGE, **console_requires("knowledge.upload"))
 async def delete_faq(request: Request[Any, Any, Any], chatbot_id: str, faq_id: str) -> Response[Any]:
-    bot = await _bot(request, chatbot_id)
+    bot = await console_bot(request, chatbot_id)
     faq = await asyncio.to_thread(faqs.get, services_of(request), actor_of(request), faq_id)
     if faq["chatbot_id"] != bot["id"]:
         raise AppError("not_found", "No such FAQ.")
-    await _check_csrf(request)
+    await checked_form(request)
     await asyncio.to_thread(faqs.delete, services_of(request), actor_of(request), faq_id)
     return await _respond(request, bot, "_faqs.html", faq_notice="FAQ deleted.")
 
@@ -151,7 +142,7 @@ async def delete_faq(request: Request[Any, Any, Any], chatbot_id: str, faq_id: s
 @get(BASE + "/test", **PAGE, **console_requires("knowledge.view"))
 async def test_bot(request: Request[Any, Any, Any], chatbot_id: str, q: str = "") -> Response[Any]:
     """A search changes nothing, so it is a GET (no CSRF token, and the URL can be shared)."""
-    bot = await _bot(request, chatbot_id)
+    bot = await console_bot(request, chatbot_id)
     query = q.strip()[:2000]
     if not query:
         return await _respond(request, bot, "_test_results.html", test_error="Type a question to test.")
@@ -159,12 +150,6 @@ async def test_bot(request: Request[Any, Any, Any], chatbot_id: str, q: str = ""
     answer = await asyncio.to_thread(knowledge.test_query, services, actor_of(request), services.embedder,
                                      bot["id"], query, 5)
     return await _respond(request, bot, "_test_results.html", answer=answer, query=query)
-
-
-def _words(exc: AppError) -> str:
-    details = exc.details if isinstance(exc.details, list) else []
-    fields = "; ".join(f"{d['field']}: {d['message']}" for d in details if isinstance(d, dict) and "field" in d)
-    return f"{exc.message} {fields}".strip()
 
 
 ROUTES = [knowledge_page, documents_fragment, retry_document, delete_document, add_faq, import_faqs, delete_faq,
