@@ -14,8 +14,8 @@ from answer_support import ask, bot_messages, index_pages, new_bot, new_conversa
 from chatsupport.llm import escalation
 from chatsupport.llm.answer import AnswerEngine
 from chatsupport.store import conversations as store
+from chatsupport.store import presence
 from chatsupport.store import users
-from chatsupport.store.instance_state import utc_now
 
 DEMANDS = {
     "user_request": ["Can I talk to someone please?", "I'd like to speak with a real person", "call me at 5pm",
@@ -152,7 +152,8 @@ def test_with_agents_online_the_customer_gets_an_estimated_wait(kit) -> None:  #
     engine, ws, bot = engine_for(kit)
     engine.db.write(lambda conn: users.create(conn, workspace_id=ws, email="agent@example.com", password_hash="x",
                                               role="agent", display_name="Agent"))
-    engine.db.write(lambda conn: conn.execute("UPDATE users SET last_active_at = ?", (utc_now(),)))
+    agent = engine.db.query_one("SELECT id FROM users WHERE email = 'agent@example.com'")["id"]
+    engine.db.write(lambda conn: presence.heartbeat(conn, ws, agent, "online", datetime.now(timezone.utc)))
     turn = ask(engine, ws, new_conversation(engine.db, ws, bot), "I want to speak to a human")
     assert turn.escalated and "estimated wait about" in turn.answer
 

@@ -1,10 +1,14 @@
-"""Periodic upkeep: drop what has expired, checkpoint the WAL, and leave a heartbeat the operator can see."""
+"""Periodic upkeep: drop what has expired, checkpoint the WAL, leave a heartbeat the operator can see, and run the
+conversation lifecycle's timers (``domain.conversation_lifecycle``)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import apsw
 from huey import crontab
 
+from chatsupport.domain import conversation_lifecycle as lifecycle
 from chatsupport.store import instance_state
 from chatsupport.store.db import Database
 from chatsupport.tasks.queue import huey
@@ -38,3 +42,16 @@ def housekeeping() -> dict[str, int]:
 @huey.periodic_task(crontab(minute="*/10"))
 def periodic_housekeeping() -> None:
     housekeep(current().db)
+
+
+# Once a minute: a one-minute grain on a five-minute (default) inactivity timeout and a ten-minute agent timeout.
+@huey.periodic_task(crontab(minute="*"))
+def conversation_timeouts() -> dict[str, int]:
+    db, now = current().db, datetime.now(timezone.utc)
+    return {"abandoned": lifecycle.abandon_inactive(db, now), "released": lifecycle.release_silent_agents(db, now)}
+
+
+@huey.periodic_task(crontab(minute="17", hour="3"))
+def archive_conversations() -> int:
+    runtime = current()
+    return lifecycle.archive_old(runtime.db, datetime.now(timezone.utc), runtime.settings.ARCHIVE_AFTER_DAYS)
