@@ -35,7 +35,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"ChatSupport {__version__} starting on http://{settings.HOST}:{settings.PORT} "
           f"(data in {settings.data.root})", file=sys.stderr, flush=True)
     uvicorn.run(create_app(settings), host=settings.HOST, port=settings.PORT, log_config=None,
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
+                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+                # off: compression more than doubles the memory each widget connection holds
+                ws_per_message_deflate=False)
     return 0
 
 

@@ -156,6 +156,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUN_WORKER", "true", "Run the background job consumer inside the server process. Set false when "
             "`chatsupport worker` runs separately.", _bool),
     Setting("WORKER_THREADS", "2", "Threads that run background jobs (ingestion, crawls, webhooks).", _positive_int),
+    Setting("WIDGET_MAX_CONNECTIONS", "1000", "Open chat-widget connections (WebSocket or event stream) allowed per "
+            "workspace; past it a widget is told to retry later.", _positive_int),
+    Setting("WIDGET_IP_LIMIT", "30", "New widget conversations per hour from one client IP (behind TRUSTED_PROXIES "
+            "the forwarded address counts). 0: no per-IP cap (load benchmarks from one machine).", _non_negative_int),
+    Setting("ARCHIVE_AFTER_DAYS", "90", "Days after which resolved and abandoned conversations are archived "
+            "(hidden from the inbox unless asked for; nothing is deleted).", _positive_int),
     Setting("MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted by the API, in bytes (uploads have "
             "their own limits).", _positive_int),
 )

@@ -49,6 +49,15 @@ ERRORS: dict[str, tuple[int, str]] = {
     # conversations and answers
     "illegal_transition": (409, "The conversation cannot change to that state from its current one."),
     "conversation_closed": (409, "The conversation is archived; start a new one."),
+    "already_taken": (409, "Another agent is handling this conversation."),
+    # the chat widget (docs/widget-protocol.md)
+    "message_too_long": (413, "The message is too long (4,000 characters at most)."),
+    "invalid_signature": (403, "The identity signature does not match this user id."),
+    "widget_token_invalid": (401, "The chat session has expired. Reload the page to continue."),
+    "origin_not_allowed": (403, "This chat is not available on this website."),
+    "chatbot_unavailable": (403, "This chat is not available right now."),
+    "not_resolved": (409, "The conversation can be rated once it is resolved."),
+    "too_many_connections": (429, "Too many people are chatting right now. Try again in a moment."),
 }
 
 

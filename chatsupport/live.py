@@ -32,6 +32,11 @@ def workspace_channel(workspace_id: str) -> str:
     return f"workspace:{workspace_id}"
 
 
+def chatbot_channel(chatbot_id: str) -> str:
+    """Every open widget of one chatbot listens here for ``config:updated``."""
+    return f"chatbot:{chatbot_id}"
+
+
 def frame(event: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"event": event, "data": data}
 
@@ -49,9 +54,10 @@ class Hub:
         self.loop = loop
 
     def publish(self, event: str, data: dict[str, Any], *, conversation_id: str | None = None,
-                workspace_id: str | None = None) -> None:
+                workspace_id: str | None = None, channel: str | None = None) -> None:
+        """``channel``: one more channel by name (e.g. ``chatbot_channel``)."""
         channels = [*([conversation_channel(conversation_id)] if conversation_id else []),
-                    *([workspace_channel(workspace_id)] if workspace_id else [])]
+                    *([workspace_channel(workspace_id)] if workspace_id else []), *([channel] if channel else [])]
         if not channels or self.loop is None or self.loop.is_closed():
             return
         message = frame(event, data)
@@ -84,9 +90,9 @@ def use(hub: Hub | None) -> None:
 
 
 def publish(event: str, data: dict[str, Any], *, conversation_id: str | None = None,
-            workspace_id: str | None = None) -> None:
+            workspace_id: str | None = None, channel: str | None = None) -> None:
     if _current is not None:
-        _current.publish(event, data, conversation_id=conversation_id, workspace_id=workspace_id)
+        _current.publish(event, data, conversation_id=conversation_id, workspace_id=workspace_id, channel=channel)
 
 
 # AI answers being generated right now, by conversation: a takeover cancels the one still streaming, so the AI

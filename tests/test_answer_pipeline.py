@@ -156,3 +156,23 @@ def test_typing_delay_and_fallback_response_settings_apply(tmp_path: Path, embed
     declined = ask(engine, ws, new_conversation(db, ws, bot), "what is the airspeed of an unladen swallow in Peru")
     assert declined.answer == "Not sure — ask our team at help@acme.example."
     db.close()
+
+
+def test_confidence_weighs_what_the_answer_says_and_where_it_comes_from() -> None:
+    from chatsupport.llm.answer import confidence_of, prose
+    from chatsupport.llm.base import Passage
+    from chatsupport.llm.providers.extractive import Candidate
+
+    answer = ("Invoices are listed under [Billing](https://acme.example/billing) [1]. See https://acme.example/x.\n\n"
+              "Source: [Billing](https://acme.example/docs/billing)")
+    assert prose(answer) == "Invoices are listed under Billing . See"
+    page = Passage("document", "b", "Billing", "Invoices are listed under Billing.", 0.6,
+                   extra={"heading": "Download old invoices"})
+    ranked = [Candidate(0, 0, "Invoices are listed under Billing.", 0.6)]
+    question = "where do I download old invoices"
+
+    def conf(relevance: float, cited: list[Passage]) -> float:
+        return confidence_of([page], ranked, 0.5, answer, question, relevance, cited)
+
+    assert conf(0.7, []) > conf(0.3, [])  # an answer that means what was asked is more likely right
+    assert conf(0.5, [page]) > conf(0.5, [])  # the cited section's heading covers "download old"

@@ -45,12 +45,37 @@ class Tenant:
                            json={"chatbot_id": self.bot["id"], "url": f"https://help.{name.lower()}.example/"})
         assert site.status_code == 201, site.text
         self.ids["source_id"] = site.json()["id"]
+        # a conversation for the agent API (issue 6): escalated, so every action would be legal for its owner
+        services = client.app.state.services
+        self.ids["conversation_id"] = services.db.write(lambda conn: _escalated_conversation(
+            conn, self.owner["workspace_id"], self.bot["id"]))
+        # a file a widget visitor attached (issue 6): agents download it by id
+        self.ids["attachment_id"] = services.db.write(lambda conn: _attachment(
+            conn, self.owner["workspace_id"], self.bot["id"]))
 
     def headers(self, path: str, role: str = "owner") -> dict[str, str]:
         """Console pages take the session cookie (a Bearer token is not a browser); API routes the token."""
         if path.startswith("/api/"):
             return self.owner_h if role == "owner" else self.viewer_h
         return self.console if role == "owner" else self.viewer_console
+
+
+def _escalated_conversation(conn: Any, workspace_id: str, chatbot_id: str) -> str:
+    from chatsupport.domain import conversations
+
+    conversation_id = conversations.start(conn, workspace_id, chatbot_id)
+    conversations.transition(conn, workspace_id, conversation_id, "escalate", reason="user_request")
+    return conversation_id
+
+
+def _attachment(conn: Any, workspace_id: str, chatbot_id: str) -> str:
+    from chatsupport.store import widget
+
+    attachment_id = widget.new_id()
+    widget.add_attachment(conn, {"id": attachment_id, "workspace_id": workspace_id, "chatbot_id": chatbot_id,
+                                 "visitor_id": "v_isolation0000", "filename": "a.png", "content_type": "image/png",
+                                 "size": 1, "sha256": "0" * 64})
+    return attachment_id
 
 
 def console_session(client: TestClient, user: dict[str, Any]) -> str:
@@ -90,7 +115,8 @@ def snapshot(client: TestClient, tenant: Tenant) -> dict[str, Any]:
             "document": db.query_one("SELECT id, status, attempt FROM knowledge_documents WHERE id = ?",
                                      (tenant.ids["document_id"],)),
             "faq": db.query_one("SELECT * FROM knowledge_faqs WHERE id = ?", (tenant.ids["faq_id"],)),
-            "site": db.query_one("SELECT * FROM knowledge_urls WHERE id = ?", (tenant.ids["source_id"],))}
+            "site": db.query_one("SELECT * FROM knowledge_urls WHERE id = ?", (tenant.ids["source_id"],)),
+            "conversation": db.query_one("SELECT * FROM conversations WHERE id = ?", (tenant.ids["conversation_id"],))}
 
 
 BODY = {"PATCH": {"status": "inactive"}, "POST": None, "PUT": {}}
@@ -106,7 +132,13 @@ def test_the_enumeration_covers_the_id_routes(tenants: tuple[TestClient, Tenant,
                      ("GET", "/api/v1/knowledge-base/urls/{source_id:str}/pages"),
                      ("POST", "/api/v1/knowledge-base/urls/{source_id:str}/recrawl"),
                      ("POST", "/api/v1/knowledge-base/urls/{source_id:str}/retry"),
-                     ("DELETE", "/api/v1/knowledge-base/urls/{source_id:str}")]:
+                     ("DELETE", "/api/v1/knowledge-base/urls/{source_id:str}"),
+                     ("GET", "/api/v1/attachments/{attachment_id:str}"),
+                     ("GET", "/api/v1/conversations/{conversation_id:str}"),
+                     ("POST", "/api/v1/conversations/{conversation_id:str}/takeover"),
+                     ("POST", "/api/v1/conversations/{conversation_id:str}/messages"),
+                     ("POST", "/api/v1/conversations/{conversation_id:str}/return-to-ai"),
+                     ("POST", "/api/v1/conversations/{conversation_id:str}/resolve")]:
         assert expected in routes
 
 

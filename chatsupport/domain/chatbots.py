@@ -20,6 +20,7 @@ from chatsupport.domain.chatbot_schema import DEFAULTS, SETTINGS_SECTIONS, Chatb
 from chatsupport.domain.permissions import allowed
 from chatsupport.errors import AppError
 from chatsupport.store import chatbots as store
+from chatsupport.store import widget as widget_store
 from chatsupport.store.db import Row
 from chatsupport.store.instance_state import utc_now
 
@@ -52,7 +53,8 @@ def present(ctx: Context, actor: Actor, bot: Row) -> dict[str, Any]:
     body.update({"allowed_origins": bot["allowed_origins"], "public_key": bot["public_key"],
                  "embed_code": embed_code(ctx, bot["public_key"]), "version": bot["version"],
                  "created_by": bot["created_by"], "created_at": bot["created_at"], "updated_at": bot["updated_at"],
-                 "archived_at": bot["archived_at"]})
+                 "archived_at": bot["archived_at"],
+                 "widget_detected": widget_store.sightings(ctx.db.reader(), bot["id"])})
     if allowed(actor.role, "chatbot.secrets"):
         body["identity_secret"] = bot["identity_secret"]
     return body
@@ -143,17 +145,28 @@ def update(ctx: Context, actor: Actor, chatbot_id: str, request: ChatbotUpdate) 
         after = {**bot, **columns, "settings": merge(bot["settings"], settings)}
         return _save(conn, actor, bot, after, "chatbot.updated")
 
-    return present(ctx, actor, ctx.db.write(write))
+    saved = ctx.db.write(write)
+    _tell_widgets(saved)
+    return present(ctx, actor, saved)
+
+
+def _tell_widgets(bot: Row) -> None:
+    """``config:updated`` to every open widget of the bot, after the commit (docs/widget-protocol.md)."""
+    from chatsupport import live
+    from chatsupport.domain.widget import chatbot_config  # imported here: domain.widget builds on this module
+
+    live.publish("config:updated", {"chatbot": chatbot_config(bot)}, channel=live.chatbot_channel(bot["id"]))
 
 
 def archive(ctx: Context, actor: Actor, chatbot_id: str) -> None:
     """Soft delete: the bot stops answering and leaves the list; its data stays until it is restored."""
-    def write(conn: apsw.Connection) -> None:
+    def write(conn: apsw.Connection) -> Row:
         bot = _require(conn, actor, chatbot_id)
         if bot["status"] != "archived":
             _save(conn, actor, bot, {**bot, "status": "archived", "archived_at": utc_now()}, "chatbot.archived")
+        return store.get(conn, actor.workspace_id, chatbot_id)  # type: ignore[return-value]
 
-    ctx.db.write(write)
+    _tell_widgets(ctx.db.write(write))
 
 
 def restore(ctx: Context, actor: Actor, chatbot_id: str) -> dict[str, Any]:
@@ -164,4 +177,6 @@ def restore(ctx: Context, actor: Actor, chatbot_id: str) -> dict[str, Any]:
         _check_name(conn, actor, bot["name"], bot["id"])
         return _save(conn, actor, bot, {**bot, "status": "active", "archived_at": None}, "chatbot.restored")
 
-    return present(ctx, actor, ctx.db.write(write))
+    saved = ctx.db.write(write)
+    _tell_widgets(saved)
+    return present(ctx, actor, saved)

@@ -25,6 +25,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "team.view": EVERYONE,                            # not in the PRD: agents are shown by name
     "conversation.view": EVERYONE,                    # PRD: View Conversations
     "conversation.respond": STAFF,                    # PRD: Respond to Conversations
+    "conversation.assign": MANAGERS,                  # not in the PRD: hand a conversation to someone else
     "knowledge.upload": STAFF,                        # PRD: Upload Knowledge Base
     "knowledge.view": EVERYONE,
     "analytics.view": EVERYONE,                       # PRD: View Analytics

@@ -163,15 +163,24 @@ def is_open(business_hours: dict[str, Any], now: datetime) -> bool:
     return day["start"] <= local.strftime("%H:%M") < day["end"]
 
 
-def escalation_message(reason: str, *, open_now: bool, agents_online: int, queue_ahead: int,
-                       offline_message: str, minutes_per_conversation: int = 3) -> str:
+# How long one conversation takes an agent, for the wait estimate.
+MINUTES_PER_CONVERSATION = 3
+
+
+def estimated_wait_minutes(agents_online: int, queue_ahead: int) -> int | None:
+    if agents_online <= 0:
+        return None
+    return max(1, round((queue_ahead + 1) * MINUTES_PER_CONVERSATION / agents_online))
+
+
+def escalation_message(reason: str, *, open_now: bool, wait_minutes: int | None, offline_message: str) -> str:
     """What the customer reads: that a person takes over, why in plain words, and when to expect them."""
     opening = OPENINGS.get(reason, "I'm handing this conversation to a member of our team.")
     if not open_now:
         return f"{opening} {offline_message} We'll reply here (and by email if you left one) as soon as we're back."
-    if agents_online > 0:
-        wait = max(1, round((queue_ahead + 1) * minutes_per_conversation / agents_online))
-        return f"{opening} A team member will join shortly — estimated wait about {wait} minute{'s' * (wait != 1)}."
+    if wait_minutes is not None:
+        return (f"{opening} A team member will join shortly — estimated wait about {wait_minutes} "
+                f"minute{'s' * (wait_minutes != 1)}.")
     return f"{opening} No one is online right this minute; a team member will reply here as soon as possible."
 
 

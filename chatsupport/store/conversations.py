@@ -142,6 +142,12 @@ def recent_messages(conn: apsw.Connection, conversation_id: str, limit: int = 10
     return [_message(r) for r in reversed(rows)]
 
 
+def set_message_analysis(conn: apsw.Connection, message_id: str, intent: str | None, intent_confidence: float | None,
+                         sentiment: str | None, sentiment_score: float | None) -> None:
+    conn.execute("UPDATE messages SET intent = ?, intent_confidence = ?, sentiment = ?, sentiment_score = ?"
+                 " WHERE id = ?", (intent, intent_confidence, sentiment, sentiment_score, message_id))
+
+
 def set_feedback(conn: apsw.Connection, message_id: str, feedback: str | None) -> None:
     conn.execute("UPDATE messages SET feedback = ? WHERE id = ?", (feedback, message_id))
 
@@ -170,9 +176,11 @@ def count_bot_replies(conn: apsw.Connection, workspace_id: str, chatbot_id: str,
 
 
 def agents_online(conn: apsw.Connection, workspace_id: str, since: str) -> int:
-    """Team members who can take a conversation and were active since ``since``."""
-    row = conn.execute("SELECT count(*) AS n FROM users WHERE workspace_id = ? AND role IN ('owner','admin','agent')"
-                       " AND status = 'active' AND deleted_at IS NULL AND last_active_at >= ?",
+    """Team members who can take a conversation, whose console says "online" (not away) and beat since ``since``
+    (``store.presence.online_cutoff(now)`` is the presence list's own rule)."""
+    row = conn.execute("SELECT count(*) AS n FROM agent_presence p JOIN users u ON u.id = p.user_id"
+                       " WHERE p.workspace_id = ? AND p.status = 'online' AND p.last_heartbeat_at >= ?"
+                       " AND u.role IN ('owner','admin','agent') AND u.status = 'active' AND u.deleted_at IS NULL",
                        (workspace_id, since)).fetchone()
     return int(row["n"])
 
@@ -181,3 +189,134 @@ def waiting_for_agent(conn: apsw.Connection, workspace_id: str) -> int:
     row = conn.execute("SELECT count(*) AS n FROM conversations WHERE workspace_id = ? AND status = 'escalated'",
                        (workspace_id,)).fetchone()
     return int(row["n"])
+
+
+# --- the agent API (issue 6): inbox list, one conversation in full, agent actions, lifecycle scans -------------
+LIST_SORTS = {"updated_at", "created_at"}
+LIST_COLUMNS = ("c.id, c.chatbot_id, c.customer_id, c.status, c.assigned_agent_id, c.context, c.tags,"
+                " c.message_count, c.satisfaction_rating, c.created_at, c.updated_at,"
+                " cu.name AS customer_name, cu.email AS customer_email, cu.metadata AS customer_metadata,"
+                " u.display_name AS agent_name, u.email AS agent_email")
+
+
+def _list_where(workspace_id: str, statuses: Sequence[str] | None, chatbot_id: str | None) -> tuple[str, list[Any]]:
+    """``statuses=None`` means every status but archived: written as ``!=`` so the (workspace, sort key) index
+    stays an ordered scan instead of an IN list followed by a sort."""
+    clauses, params = ["c.workspace_id = ?"], [workspace_id]
+    if statuses is None:
+        clauses.append("c.status != 'archived'")
+    else:
+        clauses.append(f"c.status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if chatbot_id is not None:
+        clauses.append("c.chatbot_id = ?")
+        params.append(chatbot_id)
+    return " AND ".join(clauses), params
+
+
+def list_page(conn: apsw.Connection, workspace_id: str, *, statuses: Sequence[str] | None, chatbot_id: str | None,
+              sort: str, after: tuple[str, str] | None, limit: int, offset: int = 0) -> list[Row]:
+    """Newest first by ``sort``; ``after`` = (sort value, id) of the last row already shown (keyset)."""
+    if sort not in LIST_SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    where, params = _list_where(workspace_id, statuses, chatbot_id)
+    if after is not None:
+        where += f" AND (c.{sort}, c.id) < (?, ?)"
+        params.extend(after)
+    rows = conn.execute(
+        f"SELECT {LIST_COLUMNS} FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id"
+        f" LEFT JOIN users u ON u.id = c.assigned_agent_id WHERE {where}"
+        f" ORDER BY c.{sort} DESC, c.id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+    for row in rows:
+        _conversation(row)
+        row["customer_metadata"] = json.loads(row["customer_metadata"]) if row["customer_metadata"] else {}
+    return rows
+
+
+def count_matching(conn: apsw.Connection, workspace_id: str, *, statuses: Sequence[str] | None,
+                   chatbot_id: str | None, cap: int) -> int:
+    """How many conversations match, counting no further than ``cap`` + 1 (deep counts cost a full scan)."""
+    where, params = _list_where(workspace_id, statuses, chatbot_id)
+    row = conn.execute(f"SELECT count(*) AS n FROM (SELECT 1 FROM conversations c WHERE {where} LIMIT ?)",
+                       (*params, cap + 1)).fetchone()
+    return int(row["n"])
+
+
+def last_messages(conn: apsw.Connection, conversation_ids: Sequence[str]) -> dict[str, Row]:
+    """The newest message of each conversation, by conversation id (one indexed lookup each)."""
+    if not conversation_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT c.value AS conversation_id, m.content, m.sender_type, m.created_at FROM json_each(?) c"
+        " JOIN messages m ON m.rowid = (SELECT rowid FROM messages WHERE conversation_id = c.value"
+        " AND deleted_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1)",
+        (json.dumps(list(conversation_ids)),)).fetchall()
+    return {row["conversation_id"]: row for row in rows}
+
+
+def details(conn: apsw.Connection, workspace_id: str, conversation_id: str) -> Row | None:
+    """The conversation row plus what only the full view shows (rating, resolution, assignment time)."""
+    return _conversation(conn.execute(
+        f"SELECT {CONVERSATION_COLUMNS}, assigned_at, satisfaction_rating, satisfaction_comment,"
+        " satisfaction_rated_at, resolved_by, resolution_note, total_duration_seconds FROM conversations"
+        " WHERE id = ? AND workspace_id = ?", (conversation_id, workspace_id)).fetchone())
+
+
+def all_messages(conn: apsw.Connection, conversation_id: str) -> list[Row]:
+    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS}, attachments FROM messages WHERE conversation_id = ?"
+                        " AND deleted_at IS NULL ORDER BY created_at, rowid", (conversation_id,)).fetchall()
+    for row in rows:
+        _message(row)
+        row["attachments"] = json.loads(row["attachments"])
+    return rows
+
+
+def notes(conn: apsw.Connection, conversation_id: str) -> list[Row]:
+    return conn.execute("SELECT n.id, n.content, n.author_id, u.display_name AS author_name, n.created_at"
+                        " FROM internal_notes n LEFT JOIN users u ON u.id = n.author_id"
+                        " WHERE n.conversation_id = ? AND n.deleted_at IS NULL ORDER BY n.created_at, n.rowid",
+                        (conversation_id,)).fetchall()
+
+
+def clear_agent(conn: apsw.Connection, workspace_id: str, conversation_id: str) -> None:
+    """Back to the AI: nobody holds the conversation (``set_status`` only ever sets an agent)."""
+    conn.execute("UPDATE conversations SET assigned_agent_id = NULL, assigned_at = NULL WHERE id = ?"
+                 " AND workspace_id = ?", (conversation_id, workspace_id))
+
+
+def set_resolution(conn: apsw.Connection, workspace_id: str, conversation_id: str, resolved_by: str,
+                   note: str | None, tags: Sequence[str]) -> None:
+    conn.execute("UPDATE conversations SET resolved_by = ?, resolution_note = coalesce(?, resolution_note),"
+                 " tags = ? WHERE id = ? AND workspace_id = ?",
+                 (resolved_by, note, json.dumps(list(tags)), conversation_id, workspace_id))
+
+
+def idle_waiting(conn: apsw.Connection, now: str, default_timeout_ms: int, limit: int) -> list[Row]:
+    """Waiting conversations untouched (no message, no status change) for longer than their chatbot's
+    ``behavior_settings.inactivity_timeout`` (milliseconds)."""
+    # the first bound is the shortest timeout a chatbot may set (one minute): an index range, not a full scan
+    return conn.execute(
+        "SELECT c.id, c.workspace_id FROM conversations c JOIN chatbots b ON b.id = c.chatbot_id"
+        " WHERE c.status = 'waiting' AND c.updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, '-60 seconds')"
+        " AND c.updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, '-' ||"
+        " (coalesce(json_extract(b.settings, '$.behavior_settings.inactivity_timeout'), ?) / 1000.0) || ' seconds')"
+        " ORDER BY c.updated_at LIMIT ?", (now, now, default_timeout_ms, limit)).fetchall()
+
+
+def agent_silent_since(conn: apsw.Connection, cutoff: str, limit: int) -> list[Row]:
+    """Agent-handled conversations where the customer has been owed an agent reply since before ``cutoff``:
+    the agent said nothing since taking over, or the customer wrote after the agent's last message."""
+    return conn.execute(
+        "WITH held AS (SELECT c.id, c.workspace_id, c.assigned_at, (SELECT max(created_at) FROM messages m"
+        "   WHERE m.conversation_id = c.id AND m.sender_type = 'agent' AND m.created_at >= c.assigned_at)"
+        "   AS last_agent FROM conversations c"
+        "   WHERE c.status = 'agent_handling' AND coalesce(c.assigned_at, c.updated_at) < ?)"
+        " SELECT id, workspace_id FROM held WHERE coalesce(CASE WHEN last_agent IS NULL THEN assigned_at ELSE"
+        "   (SELECT min(created_at) FROM messages m WHERE m.conversation_id = held.id AND m.sender_type = 'customer'"
+        "    AND m.created_at > held.last_agent) END, '9999') < ? LIMIT ?", (cutoff, cutoff, limit)).fetchall()
+
+
+def archivable(conn: apsw.Connection, cutoff: str, limit: int) -> list[Row]:
+    """Resolved and abandoned conversations with no change since before ``cutoff``."""
+    return conn.execute("SELECT id, workspace_id FROM conversations WHERE status IN ('resolved','abandoned')"
+                        " AND updated_at < ? ORDER BY updated_at LIMIT ?", (cutoff, limit)).fetchall()

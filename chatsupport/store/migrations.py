@@ -525,6 +525,53 @@ CREATE TRIGGER knowledge_chunks_ad_floats AFTER DELETE ON knowledge_chunks BEGIN
 END;
 """
 
+# Chat widget (issue 6): files visitors attach (stored under DATA_DIR/uploads/attachments, served as downloads),
+# the sites the widget was seen on (Story 2.1: "widget detected"), and the lookup of an identified visitor's
+# customer by the host site's user id.
+WIDGET_SCHEMA = f"""
+CREATE TABLE attachments (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  chatbot_id TEXT NOT NULL REFERENCES chatbots(id) ON DELETE CASCADE,
+  visitor_id TEXT NOT NULL,
+  conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+  message_id TEXT REFERENCES messages(id) ON DELETE SET NULL,
+  filename TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE INDEX idx_attachments_conversation ON attachments(conversation_id);
+CREATE INDEX idx_attachments_visitor ON attachments(chatbot_id, visitor_id);
+CREATE TABLE widget_sightings (
+  chatbot_id TEXT NOT NULL REFERENCES chatbots(id) ON DELETE CASCADE,
+  origin TEXT NOT NULL,
+  first_seen_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  PRIMARY KEY (chatbot_id, origin)
+) WITHOUT ROWID;
+CREATE INDEX idx_customers_external ON customers(workspace_id, external_id) WHERE external_id IS NOT NULL;
+"""
+
+# Agent inbox (issue 6): console heartbeats for presence (online/away; offline is "no heartbeat lately", computed
+# on read), and conversation indexes for the agent list's keyset pagination, newest first, with or without a status
+# filter, plus the lifecycle jobs' scans by status and age across workspaces.
+AGENT_INBOX_SCHEMA = """
+CREATE TABLE agent_presence (
+  user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  status TEXT NOT NULL CHECK (status IN ('online','away')),
+  last_heartbeat_at TEXT NOT NULL,
+  status_since TEXT NOT NULL
+);
+CREATE INDEX idx_agent_presence_workspace ON agent_presence(workspace_id, status, last_heartbeat_at);
+CREATE INDEX idx_conversations_ws_updated ON conversations(workspace_id, updated_at, id);
+CREATE INDEX idx_conversations_ws_created ON conversations(workspace_id, created_at, id);
+CREATE INDEX idx_conversations_ws_status_updated ON conversations(workspace_id, status, updated_at, id);
+CREATE INDEX idx_conversations_status_updated ON conversations(status, updated_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(2, "accounts: console sessions, one-time user tokens, login failures", ACCOUNTS_SCHEMA),
@@ -533,6 +580,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "knowledge: site crawl pages, skipped counts, resumable crawls", SITE_CRAWL_SCHEMA),
     Migration(6, "llm: providers per workspace, encrypted keys, daily cloud token cap and usage", LLM_PROVIDERS_SCHEMA),
     Migration(7, "knowledge: plain float32 copy of chunk vectors for indexed re-scoring", PLAIN_VECTORS_SCHEMA),
+    Migration(8, "widget: visitor attachments, widget sightings, identified customers", WIDGET_SCHEMA),
+    Migration(9, "conversations: agent presence, inbox list and lifecycle indexes", AGENT_INBOX_SCHEMA),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

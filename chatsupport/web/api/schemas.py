@@ -126,6 +126,14 @@ class AuditPage(Struct):
     pagination: Pagination
 
 
+class WidgetSighting(Struct):
+    """A site the chat widget was loaded on (Story 2.1 "widget detected")."""
+
+    origin: str
+    first_seen_at: str
+    last_seen_at: str
+
+
 class ChatbotOut(Struct, omit_defaults=True):
     id: str
     workspace_id: str
@@ -147,6 +155,7 @@ class ChatbotOut(Struct, omit_defaults=True):
     created_at: str
     updated_at: str
     archived_at: str | None
+    widget_detected: list[WidgetSighting]
     identity_secret: str | UnsetType = UNSET
 
 
