@@ -1,7 +1,8 @@
 """Benchmark: server-side time to the first answer byte on the extractive path (typing delay 0).
 
 Usage:
-  PYTHONPATH=. .venv/bin/python bench/answer_latency.py CORPUS_DIR QUESTIONS.jsonl [--pad-to N] [--repeat R]
+  PYTHONPATH=. .venv/bin/python bench/answer_latency.py CORPUS_DIR QUESTIONS.jsonl [--pad-to N]
+      [--provider extractive|local --model GGUF]
   PYTHONPATH=. .venv/bin/python bench/answer_latency.py --db INDEXED.db --chatbot ID QUESTIONS.jsonl
 
 Each question is the first message of a fresh conversation through ``AnswerEngine.respond`` (the widget's code
@@ -21,13 +22,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from chatsupport.domain import conversations as states
 from chatsupport.llm.answer import AnswerEngine
-from chatsupport.llm.evaluation import EVAL_SETTINGS, new_eval_chatbot
+from chatsupport.llm.evaluation import EVAL_SETTINGS, make_provider, new_eval_chatbot
 from chatsupport.retrieval.embedder import shared_embedder
 from chatsupport.retrieval.evaluation import index_corpus, read_questions
 from chatsupport.store import knowledge_index as index
@@ -56,27 +56,37 @@ def pad(db: Database, chatbot_id: str, target: int) -> int:
     return max(have, target)
 
 
-async def first_byte_ms(engine: AnswerEngine, workspace_id: str, chatbot_id: str, question: str) -> float:
+async def first_byte_ms(engine: AnswerEngine, workspace_id: str, chatbot_id: str,
+                        question: str) -> tuple[float, str | None]:
+    """(ms to the first streamed piece, the provider that answered — None for declines and escalations, which
+    stream a fixed notice without asking a provider)."""
     conversation = engine.db.write(lambda conn: states.start(conn, workspace_id, chatbot_id))
     started = time.perf_counter()
     first = None
+    provider = None
     async for event in engine.respond(workspace_id, conversation, question):
         if first is None and event["type"] in ("delta", "message"):
             first = (time.perf_counter() - started) * 1000
-    return first or 0.0
+        if event["type"] == "message":
+            provider = event["turn"].provider if event["outcome"] == "answered" else None
+    return first or 0.0, provider
 
 
-def measure(db: Database, embedder: Any, workspace_id: str, chatbot_id: str, questions: list[str]) -> list[float]:
-    engine = AnswerEngine(db, embedder)
-    asyncio.run(first_byte_ms(engine, workspace_id, chatbot_id, "warm up the caches"))
-    return [asyncio.run(first_byte_ms(engine, workspace_id, chatbot_id, q)) for q in questions]
+async def measure(engine: AnswerEngine, workspace_id: str, chatbot_id: str,
+                  questions: list[str]) -> list[tuple[float, str | None]]:
+    await first_byte_ms(engine, workspace_id, chatbot_id, "warm up the caches")
+    return [await first_byte_ms(engine, workspace_id, chatbot_id, q) for q in questions]
 
 
-def report(times: list[float], chunks: int) -> None:
-    ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    print(f"{chunks} chunks, {len(times)} questions: first byte p50 {statistics.median(times):.0f} ms, "
-          f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms")
+def report(results: list[tuple[float, str | None]], chunks: int) -> None:
+    groups = {"all": [ms for ms, _ in results]}
+    for ms, provider in results:
+        groups.setdefault(f"answered by {provider}" if provider else "declined or escalated", []).append(ms)
+    for label, times in groups.items():
+        ordered = sorted(times)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        print(f"{chunks} chunks, {len(times)} questions ({label}): first byte p50 {statistics.median(times):.0f} ms, "
+              f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms")
 
 
 def main(argv: list[str]) -> int:
@@ -85,6 +95,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--db", help="an already indexed database (with --chatbot)")
     parser.add_argument("--chatbot")
     parser.add_argument("--pad-to", type=int, default=0)
+    parser.add_argument("--provider", default="extractive", choices=("extractive", "local"))
+    parser.add_argument("--model", default="", help="GGUF path for --provider local")
     args = parser.parse_args(argv)
     questions = [q["question"] for q in read_questions(Path(args.paths[-1]))]
     embedder = shared_embedder()
@@ -104,7 +116,8 @@ def main(argv: list[str]) -> int:
         try:
             chunks = pad(db, chatbot_id, args.pad_to) if args.pad_to else \
                 db.query_one("SELECT count(*) AS n FROM knowledge_chunks WHERE chatbot_id = ?", (chatbot_id,))["n"]
-            report(measure(db, embedder, workspace_id, chatbot_id, questions), chunks)
+            engine = AnswerEngine(db, embedder, make_provider(args.provider, args.model))
+            report(asyncio.run(measure(engine, workspace_id, chatbot_id, questions)), chunks)
         finally:
             db.close()
     return 0

@@ -5,31 +5,13 @@ archived after CHATSUPPORT_ARCHIVE_AFTER_DAYS. Each change goes through the stat
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Iterator
-
-import pytest
-from litestar.testing import TestClient
-
-from accounts_support import account_settings, open_client
 from chatsupport import live
 from chatsupport.domain import conversation_lifecycle as lifecycle
 from chatsupport.store import conversations as store
 from chatsupport.store.presence import stamp
 from chatsupport.tasks import housekeeping, runtime
 from chatsupport.tasks.queue import huey
-from test_conversations_api import Listener, Team
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with open_client(account_settings(tmp_path / "data")) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def team(client: TestClient) -> Team:
-    return Team(client)
+from test_conversations_api import Listener, Team, client, team  # noqa: F401 - the same fixtures
 
 
 def now() -> datetime:

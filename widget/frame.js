@@ -675,8 +675,9 @@
       });
     });
   }
+  // Capped at 4 s: after a server restart every widget is back within a few seconds, spread over 2-4 s.
   function backoff() {
-    var base = Math.min(10000, 500 * Math.pow(2, Math.min(failures, 6)));
+    var base = Math.min(4000, 500 * Math.pow(2, Math.min(failures, 6)));
     return base / 2 + Math.random() * base / 2;
   }
   // A socket counts as working once the server has answered on it (the ping sent on open gets a pong): a proxy

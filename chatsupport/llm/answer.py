@@ -14,11 +14,13 @@ the stored bot message (or ``{"type": "queued"}`` when a person already has the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -40,6 +42,7 @@ from chatsupport.store import conversations as store
 from chatsupport.store import workspaces
 from chatsupport.store.db import Database, Row
 
+T = TypeVar("T")
 TOP_K = 5
 # (first token, total) seconds for providers handed to the engine directly: the eval runs a local model on a
 # busy 2-core box, where a first token can take 20 s; a configured chain uses the provider's own timeouts.
@@ -91,6 +94,13 @@ class AnswerEngine:
         self.breakers = BreakerBoard()
         self.intents = IntentClassifier(embedder)
         self.now = now
+        # CPU work (embedding, search, sentence ranking) gets its own two threads — one per core here — so a
+        # burst of answers queues here instead of filling the loop's default pool, which the widget's quick
+        # reads (and with them every acknowledgement) go through.
+        self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="answer")
+
+    async def _off(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, functools.partial(fn, *args))
 
     # --- the public surface -----------------------------------------------------------------------------
     async def ask(self, workspace_id: str, conversation_id: str, text: str, **options: Any) -> Turn:
@@ -108,9 +118,9 @@ class AnswerEngine:
         with it before the reply exists. ``stored_message_id``: the customer message is already stored (the
         widget acknowledges a message before the answer starts); it is analysed, not stored again."""
         started = time.perf_counter()
-        ctx = await asyncio.to_thread(self._load, workspace_id, conversation_id, stored_message_id)
+        ctx = await self._off(self._load, workspace_id, conversation_id, stored_message_id)
         ctx["bot_message_id"] = bot_message_id
-        vector = await asyncio.to_thread(self._encode, text)
+        vector = await self._off(self._encode, text)
         intent = self.intents.classify(text, vector)
         mood = sentiment(text)
         status = await self.db.awrite(lambda conn: self._store_customer(conn, ctx, text, client_message_id, intent,
@@ -118,7 +128,7 @@ class AnswerEngine:
         if status in ("escalated", "agent_handling"):
             yield {"type": "queued", "turn": Turn("queued", prompts.WITH_AGENT)}
             return
-        decision = await asyncio.to_thread(self._pre_answer, ctx, text, vector, mood.sentiment)
+        decision = await self._off(self._pre_answer, ctx, text, vector, mood.sentiment)
         if decision is not None:
             turn = await self._escalate(ctx, decision, started, text_before="")
             yield {"type": "delta", "text": turn.answer}
@@ -155,7 +165,9 @@ class AnswerEngine:
                 "stored_message_id": stored_message_id}
 
     def _encode(self, text: str) -> np.ndarray:
-        return np.asarray(self.embedder.encode([text])[0], dtype=np.float32)
+        cached = getattr(self.embedder, "encode_cached", None)  # tests may hand in a bare model
+        vectors = cached([text]) if cached is not None else self.embedder.encode([text])
+        return np.asarray(vectors[0], dtype=np.float32)
 
     def _store_customer(self, conn: Any, ctx: dict[str, Any], text: str, client_message_id: str | None,
                         intent: Any, mood: Any) -> str:
@@ -203,9 +215,9 @@ class AnswerEngine:
 
     async def _answer(self, ctx: dict[str, Any], text: str, vector: np.ndarray, intent_confidence: float,
                       started: float) -> AsyncIterator[dict[str, Any]]:
-        query, query_vector, found = await asyncio.to_thread(self._retrieve, ctx, text, vector)
+        query, query_vector, found = await self._off(self._retrieve, ctx, text, vector)
         passages = [p for p in found if p.score >= MIN_SCORE]
-        ranked = await asyncio.to_thread(rank, query, passages, self.embedder, query_vector) if passages else []
+        ranked = await self._off(rank, query, passages, self.embedder, query_vector) if passages else []
         if not ranked:
             turn = await self._decline(ctx, started, found)
             yield {"type": "delta", "text": turn.answer}
@@ -292,7 +304,7 @@ class AnswerEngine:
         cited = cited_passages(answer, passages, select(ranked, passages))
         if not answer.strip() or not cited:
             return await self._decline(ctx, started, [], usage)
-        relevance = await asyncio.to_thread(self._relevance, question_vector, answer, cited)
+        relevance = await self._off(self._relevance, question_vector, answer, cited)
         confidence = confidence_of(passages, ranked, intent_confidence, answer, question, relevance, cited)
         failed = _failed_in_a_row(ctx["history"]) + (1 if confidence < _threshold(ctx) else 0)
         decision = self._post_answer(ctx, "answered", confidence, failed)
@@ -328,7 +340,7 @@ class AnswerEngine:
 
     async def _escalate(self, ctx: dict[str, Any], decision: escalation.Decision, started: float, text_before: str,
                         meta: dict[str, Any] | None = None) -> Turn:
-        notice = await asyncio.to_thread(self._escalation_notice, ctx, decision.reason)
+        notice = await self._off(self._escalation_notice, ctx, decision.reason)
         text = f"{text_before}\n\n{notice}" if text_before else notice
         meta = meta or _metadata("escalated", {"provider": None}, None, started, [], ctx, failed=False)
         meta.update(escalated=True, escalation_reason=decision.reason, escalation_rule=decision.rule,

@@ -230,11 +230,17 @@ def _cosines(question: str, texts: list[str], embedder: Any | None, question_vec
     if embedder is None:
         return [0.0] * len(texts)
     if question_vector is None:
-        vectors = embedder.encode([question, *texts])
+        vectors = _encode(embedder, [question, *texts])
         question_vector, matrix = vectors[0], vectors[1:]
     else:
-        matrix = embedder.encode(texts)
+        matrix = _encode(embedder, texts)
     return [float(x) for x in np.clip(np.asarray(matrix) @ np.asarray(question_vector), 0.0, 1.0)]
+
+
+def _encode(embedder: Any, texts: list[str]) -> np.ndarray:
+    """Sentences repeat across answers: the embedder's cache serves them (a bare model has no cache)."""
+    cached = getattr(embedder, "encode_cached", None)
+    return cached(texts) if cached is not None else embedder.encode(texts)
 
 
 def select(ranked: Sequence[Candidate], passages: Sequence[Passage]) -> list[Candidate]:
