@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from litestar import Request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
@@ -107,31 +107,42 @@ class _Receiver:
             self.fh = None
 
 
-async def receive(request: Request[Any, Any, Any], folder: Path, kinds: set[str]) -> Upload:
-    """Stream the multipart body into ``folder``; on any failure the partial file is gone before the error."""
+def multipart_boundary(request: Request[Any, Any, Any]) -> str:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
         raise AppError("unsupported_type", "Send the file as multipart/form-data.")
+    return str(options["boundary"])
+
+
+async def feed(request: Request[Any, Any, Any], boundary: str, on_event: Callable[[Any], None],
+               max_segments: int) -> None:
+    """Push the body through the incremental parser as it arrives, handing each event to ``on_event`` (which
+    raises to stop reading); a malformed body is ``bad_request``."""
+    try:
+        with PushMultipartParser(boundary, max_segment_count=max_segments) as parser:
+            async for chunk in request.stream():
+                for event in parser.parse(chunk):
+                    on_event(event)
+            for event in parser.parse(b""):
+                on_event(event)
+    except MultipartError as exc:
+        raise AppError("bad_request", f"The multipart body is malformed ({exc}).") from None
+
+
+async def receive(request: Request[Any, Any, Any], folder: Path, kinds: set[str]) -> Upload:
+    """Stream the multipart body into ``folder``; on any failure the partial file is gone before the error."""
+    boundary = multipart_boundary(request)
     folder.mkdir(parents=True, exist_ok=True)
     upload = Upload(path=folder / f"{uuid.uuid4().hex}.part")
     receiver = _Receiver(upload, kinds)
     try:
-        with PushMultipartParser(options["boundary"], max_segment_count=16) as parser:
-            async for chunk in request.stream():
-                for event in parser.parse(chunk):
-                    receiver.event(event)
-            for event in parser.parse(b""):
-                receiver.event(event)
+        await feed(request, boundary, receiver.event, max_segments=16)
         receiver.close()
         if not receiver.seen_file:
             raise AppError("validation_error", details=[{"field": "file", "message": "A file is required."}])
         if upload.size == 0:
             raise AppError("validation_error", details=[{"field": "file", "message": "The file is empty."}])
         await asyncio.to_thread(_confirm, upload)  # reads the whole file: off the event loop
-    except MultipartError as exc:
-        receiver.close()
-        upload.discard()
-        raise AppError("bad_request", f"The multipart body is malformed ({exc}).") from None
     except BaseException:
         receiver.close()
         upload.discard()

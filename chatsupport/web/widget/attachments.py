@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from litestar import Request, get, post
 from litestar.response import File
-from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+from multipart import MultipartSegment
 
 from chatsupport.domain import visitor_chat, widget
 from chatsupport.domain import widget_limits as limits
@@ -26,6 +26,7 @@ from chatsupport.store import widget as store
 from chatsupport.store.db import Row
 from chatsupport.web.auth import actor_of
 from chatsupport.web.permissions import public, requires
+from chatsupport.web.uploads import feed, multipart_boundary
 from chatsupport.web.widget.fallback import bearer, visitor_of
 from chatsupport.web.widget.runtime import runtime_of
 from chatsupport.web.widget.session import limited
@@ -92,26 +93,15 @@ class _File:
 
 
 async def receive(request: Request[Any, Any, Any], path: Path) -> _File:
-    content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != "multipart/form-data" or not options.get("boundary"):
-        raise AppError("unsupported_type", "Send the file as multipart/form-data.")
+    boundary = multipart_boundary(request)
     upload = _File(path)
     try:
-        with PushMultipartParser(options["boundary"], max_segment_count=8) as parser:
-            async for chunk in request.stream():
-                for event in parser.parse(chunk):
-                    upload.event(event)
-            for event in parser.parse(b""):
-                upload.event(event)
+        await feed(request, boundary, upload.event, max_segments=8)
         upload.close()
         if not upload.size:
             raise AppError("validation_error", details=[{"field": "file", "message": "A file is required."}])
         if not upload.kind:
             upload.check_kind()
-    except MultipartError as exc:
-        upload.close()
-        path.unlink(missing_ok=True)
-        raise AppError("bad_request", f"The multipart body is malformed ({exc}).") from None
     except BaseException:
         upload.close()
         path.unlink(missing_ok=True)
