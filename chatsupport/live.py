@@ -107,6 +107,10 @@ def answering(conversation_id: str, task: asyncio.Task[Any]) -> None:
         conversation_id) is done else None)
 
 
+def answer_in_progress(conversation_id: str) -> asyncio.Task[Any] | None:
+    return _answering.get(conversation_id)
+
+
 def cancel_answer(conversation_id: str) -> bool:
     """Stop the AI answer streaming in ``conversation_id``, if any. True when one was cancelled."""
     task = _answering.pop(conversation_id, None)

@@ -28,21 +28,19 @@ from chatsupport.store.db import Row
 
 log = logging.getLogger(__name__)
 
+
 class Answers:
     """The answer tasks of this process, one chain per conversation: a second message waits for the first answer
-    instead of racing it, and cancelling the newest (a takeover) cancels the one it waits for too."""
+    instead of racing it, and cancelling the newest (a takeover) cancels the one it waits for too. The newest
+    task per conversation is the one ``live`` knows, which a takeover cancels."""
 
     def __init__(self, engine: AnswerEngine):
         self.engine = engine
-        self._last: dict[str, asyncio.Task[None]] = {}
 
     def start(self, visitor: Visitor, bot: Row, sent: visitor_chat.Sent) -> asyncio.Task[None]:
         conversation_id = sent.conversation_id
-        previous = self._last.get(conversation_id)
+        previous = live.answer_in_progress(conversation_id)
         task = asyncio.create_task(self._run(visitor, bot, sent, previous))
-        self._last[conversation_id] = task
-        task.add_done_callback(lambda done: self._last.pop(conversation_id, None)
-                               if self._last.get(conversation_id) is done else None)
         live.answering(conversation_id, task)
         return task
 
