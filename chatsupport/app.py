@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, extra_routes: Sequence[Controll
             gc.unfreeze()  # tests start many apps in one process
             live.use(None)
             hub.bind_loop(None)
+            await asyncio.to_thread(app.state.answer_engine.close)
             await asyncio.to_thread(services.stop)
 
     return Litestar(

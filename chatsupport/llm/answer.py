@@ -99,6 +99,11 @@ class AnswerEngine:
         # reads (and with them every acknowledgement) go through.
         self._cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="answer")
 
+    def close(self) -> None:
+        """Wait for CPU work still running (an answer cancelled at shutdown keeps its thread until the step ends),
+        so the database is closed only after its last reader is done."""
+        self._cpu.shutdown(wait=True, cancel_futures=True)
+
     async def _off(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, functools.partial(fn, *args))
 
