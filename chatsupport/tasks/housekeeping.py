@@ -3,7 +3,9 @@ conversation lifecycle's timers (``domain.conversation_lifecycle``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import apsw
 from huey import crontab
@@ -15,10 +17,32 @@ from chatsupport.tasks.queue import huey
 from chatsupport.tasks.runtime import current
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+# An upload renames its file into place before it inserts the row: younger files may be on their way.
+ORPHAN_GRACE_SECONDS = 3600
 
 
-def housekeep(db: Database) -> dict[str, int]:
-    """Idempotent: running it twice in a row changes nothing the second time but the heartbeat."""
+def sweep_attachment_files(db: Database, folder: Path, now: float) -> int:
+    """Delete attachment files that no row names any more: their conversation was deleted (the row cascades
+    away, the file does not), or an upload died half-way (``.part``). Returns how many were removed."""
+    if not folder.is_dir():
+        return 0
+    old = [path for path in folder.iterdir() if path.is_file() and now - path.stat().st_mtime > ORPHAN_GRACE_SECONDS]
+    removed = 0
+    for start in range(0, len(old), 500):
+        batch = old[start:start + 500]
+        names = [path.name for path in batch]
+        known = {row["id"] for row in db.query(
+            f"SELECT id FROM attachments WHERE id IN ({','.join('?' * len(names))})", names)}
+        for path in batch:
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def housekeep(db: Database, attachments: Path | None = None) -> dict[str, int]:
+    """Idempotent: running it twice in a row changes nothing the second time but the heartbeat.
+    ``attachments``: the folder of widget attachment files, swept for orphans."""
 
     def clean(conn: apsw.Connection) -> dict[str, int]:
         conn.execute(f"DELETE FROM refresh_tokens WHERE expires_at < {NOW}")
@@ -29,19 +53,24 @@ def housekeep(db: Database) -> dict[str, int]:
         return {"expired_refresh_tokens": tokens, "expired_invitations": invitations}
 
     removed = db.write(clean)
+    removed["orphaned_attachment_files"] = sweep_attachment_files(db, attachments, time.time()) if attachments else 0
     db.reader().execute("PRAGMA wal_checkpoint(PASSIVE)")
     return removed
+
+
+def _attachments_folder() -> Path:
+    return current().settings.data.uploads / "attachments"
 
 
 @huey.task()
 def housekeeping() -> dict[str, int]:
     """On demand (the result is kept, unlike a periodic task's)."""
-    return housekeep(current().db)
+    return housekeep(current().db, _attachments_folder())
 
 
 @huey.periodic_task(crontab(minute="*/10"))
 def periodic_housekeeping() -> None:
-    housekeep(current().db)
+    housekeep(current().db, _attachments_folder())
 
 
 # Once a minute: a one-minute grain on a five-minute (default) inactivity timeout and a ten-minute agent timeout.
