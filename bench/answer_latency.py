@@ -42,7 +42,8 @@ def pad(db: Database, chatbot_id: str, target: int) -> int:
                     " ON v.chunk_rowid = c.rowid WHERE c.chatbot_id = ?", (chatbot_id,))
     have = len(rows)
     vectors = np.stack([np.frombuffer(r["embedding"], dtype=np.float32) for r in rows])
-    vocabulary = " ".join(r["content"] for r in rows).split()
+    # an array once: rng.choice on a list of ~2M words would convert it on every call
+    vocabulary = np.array(" ".join(r["content"] for r in rows).split())
     for start in range(have, target, 500):
         count = min(500, target - start)
         picks = rng.integers(0, have, count)
