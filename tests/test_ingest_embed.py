@@ -9,7 +9,7 @@ import random
 import numpy as np
 
 from chatsupport.ingest import pipeline
-from chatsupport.ingest.pipeline import length_batches
+from chatsupport.retrieval.batching import length_batches
 
 
 def test_batches_cover_every_text_once_with_little_padding() -> None:

@@ -7,15 +7,15 @@ in it leaves the index exactly as it was.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from chatsupport.ingest.chunking import Chunk, Chunker
 from chatsupport.ingest.extract import Extracted
+from chatsupport.retrieval.batching import length_batches
 
 EMBED_BATCH = 32
-PADDING_SLACK = 0.10  # share of a batch's compute we let padding take before starting a new batch
 Progress = Callable[[int, int], None]
 
 
@@ -48,8 +48,8 @@ def embed(encoder: Encoder, texts: Sequence[str], progress: Progress | None = No
 
     The model pads a batch to its longest text, and one document's chunks run from a heading-only stub to the
     full 256 word pieces, so batches in reading order spend much of their compute on padding. Texts therefore go
-    in length order, in batches cut where padding would pass ``PADDING_SLACK`` (what the model's own ``encode``
-    gets by sorting a whole corpus at once, which a job holding one document cannot do).
+    in length order, in batches cut where padding would pass ``batching.PADDING_SLACK`` (what the model's own
+    ``encode`` gets by sorting a whole corpus at once, which a job holding one document cannot do).
     """
     lengths = [min(n, encoder.max_tokens) for n in encoder.count_tokens(texts)]
     vectors: list[bytes] = [b""] * len(texts)
@@ -62,21 +62,6 @@ def embed(encoder: Encoder, texts: Sequence[str], progress: Progress | None = No
         if progress is not None:
             progress(done, len(texts))
     return vectors
-
-
-def length_batches(lengths: Sequence[int], size: int, slack: float = PADDING_SLACK) -> Iterator[list[int]]:
-    """Indices in ascending length, in batches of at most ``size`` whose padded width wastes at most ``slack``."""
-    batch: list[int] = []
-    real = 0
-    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        padded = lengths[i] * (len(batch) + 1)  # ascending order: the newcomer sets the batch's width
-        if batch and (len(batch) == size or padded > (1 + slack) * (real + lengths[i])):
-            yield batch
-            batch, real = [], 0
-        batch.append(i)
-        real += lengths[i]
-    if batch:
-        yield batch
 
 
 def chunk_rows(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:

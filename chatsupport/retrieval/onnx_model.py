@@ -1,7 +1,7 @@
 """Sentence vectors from an exported transformer: ``tokenizers`` + onnxruntime + numpy pooling, no torch.
 
 Texts are tokenized in one call (the Rust tokenizer parallelises), sorted by length and run in batches padded
-only to the longest text of their batch, the same trick sentence-transformers uses: padding is wasted compute.
+only to the longest text of their batch, cut where padding would waste more than 10% (``batching``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
+
+from chatsupport.retrieval.batching import length_batches
 
 
 class OnnxModel:
@@ -50,9 +52,7 @@ class OnnxModel:
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+        for rows in length_batches([len(e.ids) for e in encodings], batch_size):
             out[rows] = self._run([encodings[i] for i in rows])
         return out
 
