@@ -19,26 +19,40 @@ from litestar.types import ControllerRouterHandler
 
 from chatsupport import __version__, live
 from chatsupport.config import Settings, load_settings
+from chatsupport.domain.permissions import allowed
 from chatsupport.logs import configure_logging
 from chatsupport.resources import static_dir, templates_dir
 from chatsupport.services import start_services
 from chatsupport.web import health, pages
+from chatsupport.web.api import analytics as analytics_api
+from chatsupport.web.api import answer_reviews as answer_reviews_api
 from chatsupport.web.api import audit as audit_api
 from chatsupport.web.api import auth as auth_api
+from chatsupport.web.api import canned_responses as canned_api
 from chatsupport.web.api import chatbots as chatbots_api
+from chatsupport.web.api import conversation_actions as conversation_actions_api
+from chatsupport.web.api import conversation_filters as conversation_filters_api
 from chatsupport.web.api import conversations as conversations_api
+from chatsupport.web.api import exports as exports_api
 from chatsupport.web.api import gaps as gaps_api
 from chatsupport.web.api import knowledge as knowledge_api
 from chatsupport.web.api import knowledge_urls as knowledge_urls_api
 from chatsupport.web.api import llm_providers as llm_providers_api
+from chatsupport.web.api import notifications as notifications_api
 from chatsupport.web.api import presence as presence_api
 from chatsupport.web.api import users as users_api
 from chatsupport.web.auth import LoginRequired, login_redirect
 from chatsupport.web.console import auth as console_auth
+from chatsupport.web.console import dashboard as console_dashboard
+from chatsupport.web.console import chatbot_settings as console_chatbot_settings
+from chatsupport.web.console import chatbots as console_chatbots
 from chatsupport.web.console import gaps as console_gaps
+from chatsupport.web.console import inbox as console_inbox
 from chatsupport.web.console import knowledge as console_knowledge
 from chatsupport.web.console import profile as console_profile
+from chatsupport.web.console import review as console_review
 from chatsupport.web.console import sites as console_sites
+from chatsupport.web.console import workspace as console_workspace
 from chatsupport.web.assets import static_url
 from chatsupport.web.errors import EXCEPTION_HANDLERS
 from chatsupport.web.permissions import PUBLIC
@@ -56,9 +70,15 @@ ROUTES: list[ControllerRouterHandler] = [
     # console: first run, sign-in, profile
     *console_auth.ROUTES,
     *console_profile.ROUTES,
+    *console_chatbots.ROUTES,
+    *console_chatbot_settings.ROUTES,
+    *console_workspace.ROUTES,
     *console_knowledge.ROUTES,
     *console_sites.ROUTES,
     *console_gaps.ROUTES,
+    *console_review.ROUTES,
+    *console_inbox.ROUTES,
+    *console_dashboard.ROUTES,
     # API v1
     *auth_api.ROUTES,
     *users_api.ROUTES,
@@ -66,10 +86,17 @@ ROUTES: list[ControllerRouterHandler] = [
     *knowledge_api.ROUTES,
     *knowledge_urls_api.ROUTES,
     *gaps_api.ROUTES,
+    *answer_reviews_api.ROUTES,
     *audit_api.ROUTES,
     *llm_providers_api.ROUTES,
     *conversations_api.ROUTES,
+    *conversation_actions_api.ROUTES,
+    *conversation_filters_api.ROUTES,
+    *canned_api.ROUTES,
+    *notifications_api.ROUTES,
+    *exports_api.ROUTES,
     *presence_api.ROUTES,
+    *analytics_api.ROUTES,
     # the chat widget: loader, frame, WebSocket, HTTP fallback, attachments
     *widget_web.ROUTES,
     create_static_files_router(path="/static", directories=[static_dir()], opt={"permission": PUBLIC},
@@ -80,6 +107,7 @@ ROUTES: list[ControllerRouterHandler] = [
 def _templates() -> TemplateConfig:
     def configure(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["static_url"] = static_url
+        engine.engine.globals["allowed"] = allowed  # templates hide what a role cannot do
 
     return TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine, engine_callback=configure)
 

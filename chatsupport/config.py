@@ -192,6 +192,11 @@ class DataLayout:
         return self.root / "backups"
 
     @property
+    def exports(self) -> Path:
+        """Bulk export files, one folder per workspace, deleted after seven days."""
+        return self.root / "exports"
+
+    @property
     def secret_file(self) -> Path:
         return self.root / "secret_key"
 

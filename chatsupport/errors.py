@@ -58,6 +58,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "chatbot_unavailable": (403, "This chat is not available right now."),
     "not_resolved": (409, "The conversation can be rated once it is resolved."),
     "too_many_connections": (429, "Too many people are chatting right now. Try again in a moment."),
+    # bulk exports
+    "export_not_ready": (409, "The export is still being written; try again when its status is completed."),
+    "export_failed": (409, "The export failed; request it again."),
+    "mail_not_configured": (409, "No mail server is configured (CHATSUPPORT_SMTP_HOST), so nothing can be emailed."),
 }
 
 

@@ -1,7 +1,8 @@
 """Fan-out of conversation events inside the one process: Litestar channels with the memory backend.
 
-Two kinds of channel: ``conversation:<id>`` (every widget tab of that visitor, and console tabs that have the
-conversation open) and ``workspace:<id>`` (every console tab of the workspace: the live inbox). Every event is
+Channels: ``conversation:<id>`` (every widget tab of that visitor, and console tabs that have the conversation
+open), ``workspace:<id>`` (every console tab of the workspace: the live inbox), ``user:<id>`` (one console user's
+notifications) and ``chatbot:<id>`` (config pushes to that bot's widgets). Every event is
 the widget protocol's frame, ``{"event": NAME, "data": {...}}`` (docs/widget-protocol.md), published only after
 the change it reports is committed.
 
@@ -30,6 +31,11 @@ def conversation_channel(conversation_id: str) -> str:
 
 def workspace_channel(workspace_id: str) -> str:
     return f"workspace:{workspace_id}"
+
+
+def user_channel(user_id: str) -> str:
+    """One console user's own events (``notification:new``): every console tab that user has open."""
+    return f"user:{user_id}"
 
 
 def chatbot_channel(chatbot_id: str) -> str:

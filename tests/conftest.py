@@ -21,6 +21,12 @@ from chatsupport.config import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last. Playwright's sync API keeps an event loop running in the main thread from the first
+    page until the session ends, after which ``asyncio.run`` (used by many other tests) refuses to start."""
+    items.sort(key=lambda item: item.path.name.endswith("_browser.py"))
+
+
 def make_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSUPPORT_")}
     env.update({"CHATSUPPORT_DATA_DIR": str(data_dir), "CHATSUPPORT_MODELS_DIR": str(data_dir.parent / "models"),

@@ -12,8 +12,8 @@ import pytest
 
 from answer_support import ask, bot_messages, index_pages, new_bot, new_conversation, new_db
 from chatsupport.llm import prompts
-from chatsupport.llm.answer import AnswerEngine
-from chatsupport.llm.base import ChatRequest, ProviderError, StreamEvent
+from chatsupport.llm.answer import AnswerEngine, cited_passages
+from chatsupport.llm.base import ChatRequest, Passage, ProviderError, StreamEvent
 from chatsupport.llm.providers.extractive import ExtractiveProvider
 from chatsupport.store import conversations as store
 
@@ -176,3 +176,17 @@ def test_confidence_weighs_what_the_answer_says_and_where_it_comes_from() -> Non
 
     assert conf(0.7, []) > conf(0.3, [])  # an answer that means what was asked is more likely right
     assert conf(0.5, [page]) > conf(0.5, [])  # the cited section's heading covers "download old"
+
+
+def test_an_answer_without_marks_cites_the_passage_it_restates_and_nothing_else() -> None:
+    """Small local models drop the [n] marks: their answer is grounded on the passage it restates, never on one
+    it merely shares a topic with, and an answer saying something else cites nothing (so it is declined)."""
+    invoices = Passage("document", "d1", "Billing", "Download your past invoices as PDF from Settings > Billing "
+                       "> Invoices; each invoice lists the VAT number you entered.", 0.8)
+    storage = Passage("document", "d2", "Storage", "Free accounts get 100 GB of private storage.", 0.5)
+    restated = "You can download past invoices as PDF files in Settings, Billing, Invoices."
+    assert cited_passages(restated, [storage, invoices], []) == [invoices]
+    assert cited_passages("Please contact our sales team to discuss a custom enterprise contract.",
+                          [storage, invoices], []) == []
+    # marks win: a marked answer cites what it marks, whatever its words
+    assert cited_passages(f"{restated} [1]", [storage, invoices], []) == [storage]

@@ -11,7 +11,7 @@ from chatsupport.store import conversations as store
 from chatsupport.store.presence import stamp
 from chatsupport.tasks import housekeeping, runtime
 from chatsupport.tasks.queue import huey
-from test_conversations_api import Listener, Team, client, team  # noqa: F401 - the same fixtures
+from conversation_support import Listener, Team, client, team  # noqa: F401 - shared fixtures
 
 
 def now() -> datetime:

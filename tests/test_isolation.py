@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from accounts_support import PASSWORD, account_settings, add_user, bearer, error_code, login, open_client
 from chatsupport.domain import auth
 from chatsupport.domain.audit import Origin
+from chatsupport.domain.permissions import allowed
 
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -40,6 +41,8 @@ class Tenant:
         # ids by path parameter name; a route with a parameter not listed here fails the test on purpose
         self.ids = {"chatbot_id": self.bot["id"], "user_id": self.agent["id"], "document_id": doc.json()["id"],
                     "faq_id": faq_id}
+        # a chatbot's version number, wizard step and settings tab (issue 8): each under its bot's id
+        self.ids.update({"version": "1", "step": "personality", "section": "ai"})
         # a website source (its crawl job stays queued: these tests run without a worker, so nothing is fetched)
         site = client.post("/api/v1/knowledge-base/urls", headers=self.owner_h,
                            json={"chatbot_id": self.bot["id"], "url": f"https://help.{name.lower()}.example/"})
@@ -52,6 +55,22 @@ class Tenant:
         # a file a widget visitor attached (issue 6): agents download it by id
         self.ids["attachment_id"] = services.db.write(lambda conn: _attachment(
             conn, self.owner["workspace_id"], self.bot["id"]))
+        # a saved reply (issue 7)
+        canned = client.post("/api/v1/canned-responses", headers=self.owner_h,
+                             json={"shortcut": "hello", "title": "Hello", "content": "Hi there!"})
+        assert canned.status_code == 201, canned.text
+        self.ids["canned_response_id"] = canned.json()["id"]
+        # a saved inbox filter (issue 7): its owner's alone
+        saved = client.post("/api/v1/conversation-filters", headers=self.owner_h,
+                            json={"name": "Escalated", "filters": {"status": ["escalated"]}})
+        assert saved.status_code == 201, saved.text
+        self.ids["filter_id"] = saved.json()["id"]
+        # a bulk export (issue 7): its job stays queued without a worker, the row is what the routes look up
+        export = client.post("/api/v1/exports/conversations", headers=self.owner_h, json={"format": "csv"})
+        assert export.status_code == 202, export.text
+        self.ids["export_id"] = export.json()["export_id"]
+        # an AI answer in the review queue (issue 8)
+        self.ids["message_id"] = services.db.write(lambda conn: _bot_answer(conn, self.ids["conversation_id"]))
 
     def headers(self, path: str, role: str = "owner") -> dict[str, str]:
         """Console pages take the session cookie (a Bearer token is not a browser); API routes the token."""
@@ -66,6 +85,14 @@ def _escalated_conversation(conn: Any, workspace_id: str, chatbot_id: str) -> st
     conversation_id = conversations.start(conn, workspace_id, chatbot_id)
     conversations.transition(conn, workspace_id, conversation_id, "escalate", reason="user_request")
     return conversation_id
+
+
+def _bot_answer(conn: Any, conversation_id: str) -> str:
+    from chatsupport.store import conversations
+
+    asked = conversations.add_message(conn, conversation_id, "customer", "Why?")
+    return conversations.add_message(conn, conversation_id, "bot", "Because.", ai_metadata={
+        "outcome": "answered", "confidence": 0.5, "sources": [], "reply_to": asked})
 
 
 def _attachment(conn: Any, workspace_id: str, chatbot_id: str) -> str:
@@ -88,16 +115,19 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         yield client, Tenant(client, "Alpha"), Tenant(client, "Beta")
 
 
-def id_routes(client: TestClient) -> list[tuple[str, str]]:
+def id_routes(client: TestClient, *, with_permission: bool = False) -> list[Any]:
+    """(method, path) of every route with an id parameter that needs a login; ``with_permission`` adds the
+    permission the route declares."""
     found = []
     for route in client.app.routes:
         if not PARAM.search(route.path) or route.path.startswith(("/static", "/schema")):
             continue
         for handler in getattr(route, "route_handlers", []):
-            if (handler.opt or {}).get("permission") in (None, "public"):
+            permission = (handler.opt or {}).get("permission")
+            if permission in (None, "public"):
                 continue
             for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
-                found.append((method, route.path))
+                found.append((method, route.path, permission) if with_permission else (method, route.path))
     return found
 
 
@@ -159,15 +189,17 @@ def test_other_workspace_random_and_malformed_ids_are_404(tenants: tuple[TestCli
 
 
 def test_role_is_checked_before_scope(tenants: tuple[TestClient, Tenant, Tenant]) -> None:
-    """A viewer of Beta asking to change Alpha's bot gets 403, not 404: the answer reveals nothing either way."""
+    """A viewer of Beta asking to change Alpha's bot gets 403, not 404: the answer reveals nothing either way.
+    The few writes a viewer may make (marking a conversation read, deleting an own saved filter) answer 404."""
     client, alpha, beta = tenants
-    for method, path in id_routes(client):
+    for method, path, permission in id_routes(client, with_permission=True):
         if method == "GET":
             continue
         body = BODY.get(method)
         kwargs = {"json": body} if body is not None else {}
         response = client.request(method, fill(path, alpha.ids), headers=beta.headers(path, "viewer"), **kwargs)
-        assert response.status_code == 403, (method, path, response.text)
+        expected = 404 if allowed("viewer", permission) else 403
+        assert response.status_code == expected, (method, path, response.text)
 
 
 def test_lists_only_show_the_own_workspace(tenants: tuple[TestClient, Tenant, Tenant]) -> None:

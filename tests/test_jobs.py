@@ -35,13 +35,15 @@ def test_housekeeping_runs_in_process_on_the_real_database(client: TestClient) -
     outcome = result.get(blocking=True, timeout=30)
 
     # (the periodic run may have beaten us to the expired token when the clock sits on a 10-minute mark)
-    assert set(outcome) == {"expired_refresh_tokens", "expired_invitations", "orphaned_attachment_files"}
+    assert set(outcome) == {"expired_refresh_tokens", "expired_invitations", "old_notifications",
+                            "orphaned_attachment_files"}
     hashes = [r["token_hash"] for r in services.db.query("SELECT token_hash FROM refresh_tokens")]
     assert hashes == ["live"]
     heartbeat = services.db.query_one("SELECT value FROM instance_state WHERE key='housekeeping_last_run'")
     assert heartbeat["value"] >= before
     # idempotent: a second run removes nothing more
     assert housekeeping().get(blocking=True, timeout=30) == {"expired_refresh_tokens": 0, "expired_invitations": 0,
+                                                              "old_notifications": 0,
                                                               "orphaned_attachment_files": 0}
 
 

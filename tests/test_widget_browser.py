@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -22,7 +21,6 @@ from browser_support import (AGENT_NAME, CHROMIUM, CHROMIUM_ARGS, HELP_URL, OWNE
 from conftest import LiveServer  # noqa: E402
 from local_site import LocalSite, Page as SitePage  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 TIMEOUT = 30_000
 
 

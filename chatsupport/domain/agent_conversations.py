@@ -1,4 +1,5 @@
-"""What agents do to a conversation (PRD §5.3.3): take over, reply, return to the AI, resolve.
+"""What agents do to a conversation (PRD §5.3.3): take over, reply, return to the AI, resolve, reopen, assign,
+tag, mark read, and the agent's typing indicator.
 
 Each action is one write transaction that re-reads the conversation, goes through the state machine
 (``domain.conversations.transition``), logs its own event and audit row, and only after the commit publishes the
@@ -9,6 +10,14 @@ refused with 409 ``already_taken`` (the same agent again is a no-op). A reply on
 (active, waiting, escalated) takes it over first, so the customer sees "agent joined" before the agent's words and
 the AI falls silent; resolved and abandoned conversations must be reopened first (409 ``illegal_transition``).
 Return to AI and resolve are open to any staff member, so a colleague can close what someone left behind.
+
+Assignment is not a status: ``assigned_agent_id`` says who the conversation is for. On an ``agent_handling``
+conversation, assigning hands it over (the customer sees the new agent join); on any other it only names the
+agent who should pick it up (their "mine" list, a notification), the status stays, the AI keeps answering, and
+whoever takes it over holds it. An agent may assign to themselves (taking another agent's live conversation
+that way is ``already_taken``); handing to someone else is ``conversation.assign`` (owners and admins).
+Assignments (but a handover's ``agent:joined``) and tag changes are console matters: their frames go to the
+workspace channel only (``CONSOLE_ONLY``), never to the widget; a read marker goes to the reader's own channel.
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ import apsw
 from chatsupport import live
 from chatsupport.domain import conversation_payloads as payloads
 from chatsupport.domain import conversations as states
+from chatsupport.domain import notifications
 from chatsupport.domain.audit import Actor, record
 from chatsupport.domain.auth import Context
 from chatsupport.domain.permissions import allowed
 from chatsupport.errors import AppError
+from chatsupport.store import collaboration
 from chatsupport.store import conversations as store
 from chatsupport.store import users
 from chatsupport.store.db import Row
@@ -34,6 +45,8 @@ MAX_TAGS = 20
 MAX_TAG_CHARS = 50
 
 Frames = list[tuple[str, dict[str, Any]]]
+# Events the customer's widget must not hear: published to the workspace channel only.
+CONSOLE_ONLY = frozenset({"conversation:assigned", "conversation:tags_updated"})
 
 
 def _invalid(field: str, message: str) -> AppError:
@@ -45,7 +58,8 @@ def _run(ctx: Context, actor: Actor, conversation_id: str,
     """One transaction, then the frames it produced, in order, to widget and console."""
     result, frames = ctx.db.write(work)
     for event, data in frames:
-        live.publish(event, data, conversation_id=conversation_id, workspace_id=actor.workspace_id)
+        live.publish(event, data, conversation_id=None if event in CONSOLE_ONLY else conversation_id,
+                     workspace_id=actor.workspace_id)
     return result
 
 
@@ -208,3 +222,113 @@ def resolve(ctx: Context, actor: Actor, conversation_id: str, resolution_note: s
             ("conversation:resolved", payloads.resolved(conversation_id))]
 
     return _run(ctx, actor, conversation_id, work)
+
+
+def reopen(ctx: Context, actor: Actor, conversation_id: str) -> dict[str, Any]:
+    """resolved or abandoned → active: the AI answers again; the assigned agent, if any, stays named."""
+
+    def work(conn: apsw.Connection) -> tuple[dict[str, Any], Frames]:
+        conversation = _conversation(conn, actor, conversation_id)
+        new = states.transition(conn, actor.workspace_id, conversation_id, "reopen", by_type="user",
+                                by_id=actor.user_id, data={"reopened_by": actor.user_id})
+        record(conn, "conversation.reopened", actor=actor, resource_type="conversation", resource_id=conversation_id,
+               changes={"before": {"status": conversation["status"]}, "after": {"status": new}})
+        after = _conversation(conn, actor, conversation_id)
+        return {"conversation_id": conversation_id, "status": new, "reopened_by": actor.user_id,
+                "reopened_at": after["updated_at"]}, [
+            ("conversation:status_changed", payloads.status_changed(conversation_id, conversation["status"], new,
+                                                                    actor.user_id))]
+
+    return _run(ctx, actor, conversation_id, work)
+
+
+def assign(ctx: Context, actor: Actor, conversation_id: str, agent_id: str) -> dict[str, Any]:
+    """See the module docstring: a handover on an agent-handled conversation, a named owner on any other."""
+    sent: list[Row] = []
+
+    def work(conn: apsw.Connection) -> tuple[dict[str, Any], Frames]:
+        conversation = _conversation(conn, actor, conversation_id)
+        agent = _agent(conn, actor, agent_id)
+        if conversation["status"] == "archived":
+            raise AppError("conversation_closed")
+        if not allowed(actor.role, "conversation.assign"):
+            _held_by_other(conversation, agent["id"])
+        before = conversation["assigned_agent_id"]
+        result = {"conversation_id": conversation_id, "status": conversation["status"],
+                  "assigned_agent": {"id": agent["id"], "name": name_of(agent)}, "previous_agent_id": before}
+        if before == agent["id"]:
+            return result, []
+        handover = conversation["status"] == "agent_handling"
+        collaboration.assign(conn, actor.workspace_id, conversation_id, agent["id"])
+        store.add_event(conn, conversation_id, "assigned", {"agent_id": agent["id"], "previous_agent_id": before,
+                                                            "handover": handover}, "user", actor.user_id)
+        frames: Frames = [("conversation:assigned", {"conversation_id": conversation_id,
+                                                     "assigned_agent": result["assigned_agent"],
+                                                     "previous_agent_id": before, "assigned_by": actor.user_id})]
+        if handover:
+            store.add_event(conn, conversation_id, "agent_joined", {"agent_id": agent["id"]}, "user", actor.user_id)
+            frames.append(("agent:joined", payloads.agent_joined(conversation_id, {**agent, "name": name_of(agent)})))
+        record(conn, "conversation.assigned", actor=actor, resource_type="conversation", resource_id=conversation_id,
+               changes={"before": {"assigned_agent_id": before}, "after": {"assigned_agent_id": agent["id"]}},
+               metadata={"handover": handover})
+        sent[:] = notifications.assigned(conn, actor, conversation_id, agent["id"])
+        return result, frames
+
+    result = _run(ctx, actor, conversation_id, work)
+    notifications.publish(sent)
+    return result
+
+
+def set_tags(ctx: Context, actor: Actor, conversation_id: str, tags: list[str]) -> dict[str, Any]:
+    """Replace the conversation's tags (trimmed, case-insensitive duplicates dropped); any status, archived too."""
+
+    def work(conn: apsw.Connection) -> tuple[dict[str, Any], Frames]:
+        conversation = _conversation(conn, actor, conversation_id)
+        cleaned = clean_tags(tags, [])
+        result = {"conversation_id": conversation_id, "tags": cleaned}
+        if cleaned == conversation["tags"]:
+            return result, []
+        collaboration.set_tags(conn, actor.workspace_id, conversation_id, cleaned)
+        store.add_event(conn, conversation_id, "tags_changed", {"before": conversation["tags"], "after": cleaned},
+                        "user", actor.user_id)
+        record(conn, "conversation.tags_updated", actor=actor, resource_type="conversation",
+               resource_id=conversation_id, changes={"before": {"tags": conversation["tags"]},
+                                                     "after": {"tags": cleaned}})
+        return result, [("conversation:tags_updated", result)]
+
+    return _run(ctx, actor, conversation_id, work)
+
+
+def tag_suggestions(ctx: Context, actor: Actor, prefix: str, limit: int) -> dict[str, Any]:
+    """The workspace's tags for autocomplete, most used first."""
+    rows = collaboration.tag_counts(ctx.db.reader(), actor.workspace_id, " ".join(prefix.split()), limit)
+    return {"data": [{"tag": r["tag"], "count": r["count"]} for r in rows]}
+
+
+def mark_read(ctx: Context, actor: Actor, conversation_id: str) -> dict[str, Any]:
+    """The caller has read the conversation up to now (the inbox's unread highlight). Not audited: reading is not
+    a change. The caller's other console tabs hear ``conversation:read``."""
+
+    def work(conn: apsw.Connection) -> str:
+        _conversation(conn, actor, conversation_id)
+        return collaboration.mark_read(conn, actor.user_id, conversation_id)
+
+    read_at = ctx.db.write(work)
+    result = {"conversation_id": conversation_id, "read_at": read_at}
+    live.publish("conversation:read", result, channel=live.user_channel(actor.user_id))
+    return result
+
+
+def typing(ctx: Context, actor: Actor, conversation_id: str, is_typing: bool) -> dict[str, Any]:
+    """The agent's typing indicator in the customer's widget: only from the agent holding the conversation, or
+    anyone on staff while nobody holds it. Nothing is stored."""
+    conn = ctx.db.reader()
+    conversation = _conversation(conn, actor, conversation_id)
+    if conversation["status"] == "archived":
+        raise AppError("conversation_closed")
+    _held_by_other(conversation, actor.user_id)
+    me = users.get_in_workspace(conn, actor.workspace_id, actor.user_id)
+    name = name_of(me) if me is not None else "Support agent"
+    live.publish("typing:start" if is_typing else "typing:stop", payloads.typing(conversation_id, "agent", name),
+                 conversation_id=conversation_id, workspace_id=actor.workspace_id)
+    return {"conversation_id": conversation_id, "typing": is_typing}

@@ -15,16 +15,23 @@ import re
 from datetime import datetime
 from typing import Any
 
+import apsw
+
+from chatsupport.domain import notes, saved_filters
 from chatsupport.domain.audit import Actor
 from chatsupport.domain.auth import Context
+from chatsupport.domain.conversation_filters import Filters, overlay, parse_filters
 from chatsupport.domain.conversations import STATUSES
 from chatsupport.errors import AppError
+from chatsupport.store import conversation_search as search_store
 from chatsupport.store import conversations as store
 from chatsupport.store.db import Row
 
 TOTAL_CAP = 10_000
 MAX_OFFSET = 10_000
-SORTS = {"-updated_at": "updated_at", "-created_at": "created_at"}
+# sort parameter → (column, newest first)
+SORTS = {"-updated_at": ("updated_at", True), "-created_at": ("created_at", True),
+         "updated_at": ("updated_at", False), "created_at": ("created_at", False)}
 PREVIEW_CHARS = 300
 
 
@@ -32,19 +39,8 @@ def _invalid(field: str, message: str) -> AppError:
     return AppError("validation_error", details=[{"field": field, "message": message}])
 
 
-def parse_statuses(raw: str | None) -> list[str] | None:
-    """``"active,waiting"`` → a list; None (no filter) means every status but archived."""
-    if not raw:
-        return None
-    statuses = [part.strip() for part in raw.split(",") if part.strip()]
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown or not statuses:
-        raise _invalid("status", f"One or more of {', '.join(STATUSES)}, comma-separated.")
-    return sorted(set(statuses))
-
-
 def encode_cursor(sort: str, row: Row, page: int) -> str:
-    raw = json.dumps([sort, row[SORTS[sort]], row["id"], page], separators=(",", ":")).encode()
+    raw = json.dumps([sort, row[SORTS[sort][0]], row["id"], page], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -62,14 +58,25 @@ def decode_cursor(cursor: str, sort: str) -> tuple[tuple[str, str], int]:
     return (value, row_id), page
 
 
-def list_conversations(ctx: Context, actor: Actor, *, status: str | None = None, chatbot_id: str | None = None,
+def applied_filters(ctx: Context, actor: Actor, filters: Filters, filter_id: str | None) -> Filters:
+    """``filters`` on top of the caller's saved filter ``filter_id`` (a condition given in the request wins)."""
+    if filter_id is None:
+        return filters
+    saved = saved_filters.get(ctx, actor, filter_id)
+    return overlay(parse_filters(saved["filters"]), filters)
+
+
+def list_conversations(ctx: Context, actor: Actor, *, filters: Filters | None = None, filter_id: str | None = None,
                        sort: str = "-updated_at", cursor: str | None = None, page: int = 1,
                        limit: int = 20) -> dict[str, Any]:
+    """One page of the inbox: rows with ``unread`` for the caller, the PRD ``pagination`` (total capped at
+    ``TOTAL_CAP``), ``next_cursor``, and ``counts`` per status for the same filters minus the status condition
+    (each shown up to ``TOTAL_CAP``, like the total; ``counts_capped`` says whether any was more)."""
     if sort not in SORTS:
         raise _invalid("sort", f"One of {', '.join(SORTS)}.")
     if not 1 <= limit <= 100:
         raise _invalid("limit", "Between 1 and 100.")
-    statuses = parse_statuses(status)
+    chosen = applied_filters(ctx, actor, filters or Filters(), filter_id)
     after, offset = None, 0
     if cursor:
         after, page = decode_cursor(cursor, sort)
@@ -78,17 +85,43 @@ def list_conversations(ctx: Context, actor: Actor, *, status: str | None = None,
     else:
         offset = (page - 1) * limit
     conn = ctx.db.reader()
-    rows = store.list_page(conn, actor.workspace_id, statuses=statuses, chatbot_id=chatbot_id, sort=SORTS[sort],
-                           after=after, limit=limit + 1, offset=offset)
+    where, params = search_store.filter_where(actor.workspace_id, chosen, actor.user_id)
+    column, descending = SORTS[sort]
+    rows = store.list_page(conn, where, params, sort=column, descending=descending, after=after, limit=limit + 1,
+                           offset=offset)
     more, rows = len(rows) > limit, rows[:limit]
-    total = store.count_matching(conn, actor.workspace_id, statuses=statuses, chatbot_id=chatbot_id, cap=TOTAL_CAP)
-    capped = total > TOTAL_CAP
-    total = min(total, TOTAL_CAP)
-    last = store.last_messages(conn, [row["id"] for row in rows])
-    return {"data": [list_item(row, last.get(row["id"])) for row in rows],
-            "pagination": {"page": page, "limit": limit, "total": total,
-                           "total_pages": max(1, math.ceil(total / limit)), "total_capped": capped},
-            "next_cursor": encode_cursor(sort, rows[-1], page + 1) if more else None}
+    total = store.count_matching(conn, where, params, cap=TOTAL_CAP)
+    found = search_store.counts_by_status(conn, actor.workspace_id, chosen, actor.user_id)
+    counts = {status: found.get(status, 0) for status in STATUSES}
+    return {"data": list_items(conn, actor, rows), "pagination": pagination(page, limit, total),
+            "next_cursor": encode_cursor(sort, rows[-1], page + 1) if more else None,
+            "counts": {status: min(n, TOTAL_CAP) for status, n in counts.items()},
+            "counts_capped": any(n > TOTAL_CAP for n in counts.values())}
+
+
+def list_item_if(ctx: Context, actor: Actor, conversation_id: str, filters: Filters) -> dict[str, Any] | None:
+    """One conversation as a list row, or None when it does not pass ``filters`` (or is not in the caller's
+    workspace): what a live list needs to patch one row it already shows."""
+    conn = ctx.db.reader()
+    where, params = search_store.filter_where(actor.workspace_id, filters, actor.user_id)
+    rows = store.list_page(conn, f"{where} AND c.id = ?", [*params, conversation_id], sort="updated_at",
+                           descending=True, after=None, limit=1)
+    return list_items(conn, actor, rows)[0] if rows else None
+
+
+def pagination(page: int, limit: int, total: int) -> dict[str, Any]:
+    """The PRD pagination object; ``total`` is what was counted, at most ``TOTAL_CAP`` (then ``total_capped``)."""
+    shown = min(total, TOTAL_CAP)
+    return {"page": page, "limit": limit, "total": shown, "total_pages": max(1, math.ceil(shown / limit)),
+            "total_capped": total > TOTAL_CAP}
+
+
+def list_items(conn: apsw.Connection, actor: Actor, rows: list[Row]) -> list[dict[str, Any]]:
+    """List rows as the API shows them: last message preview and the caller's unread flag."""
+    ids = [row["id"] for row in rows]
+    last = store.last_messages(conn, ids)
+    unread = search_store.unread(conn, actor.user_id, ids)
+    return [{**list_item(row, last.get(row["id"])), "unread": row["id"] in unread} for row in rows]
 
 
 def list_item(row: Row, last: Row | None) -> dict[str, Any]:
@@ -163,9 +196,7 @@ def get_conversation(ctx: Context, actor: Actor, conversation_id: str) -> dict[s
         "status": row["status"],
         "assigned_agent": agent and {"id": agent["id"], "name": agent["display_name"], "email": agent["email"]},
         "messages": [_message(m, row, customer, bot) for m in messages],
-        "internal_notes": [{"id": n["id"], "content": n["content"],
-                            "author": {"id": n["author_id"], "name": n["author_name"]}, "created_at": n["created_at"]}
-                           for n in store.notes(conn, conversation_id)],
+        "internal_notes": notes.notes_of(conn, actor.workspace_id, conversation_id),
         "events": [_event(e) for e in store.events(conn, conversation_id)],
         "tags": row["tags"],
         "satisfaction_rating": None if row["satisfaction_rating"] is None else {

@@ -39,6 +39,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("archive", "resolved"): "archived",           # 90 days after (configurable)
     ("archive", "abandoned"): "archived",
 }
+# Assigning is not an event of this table: it names an agent without moving the status. On agent_handling it
+# hands the conversation to another agent (still agent_handling); elsewhere the status stays and whoever takes
+# over holds it (``agent_conversations.assign``).
 EVENTS = tuple(sorted({event for event, _ in TRANSITIONS}))
 
 

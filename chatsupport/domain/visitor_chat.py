@@ -16,7 +16,7 @@ import apsw
 
 from chatsupport import live
 from chatsupport.domain import conversation_payloads as payloads
-from chatsupport.domain import handover
+from chatsupport.domain import handover, notifications
 from chatsupport.domain import conversations as states
 from chatsupport.domain import widget
 from chatsupport.domain.chatbot_schema import DEFAULTS
@@ -206,13 +206,13 @@ async def request_human(db: Database, visitor: Visitor, bot: Row, conversation_i
     now = now or datetime.now(timezone.utc)
     hours = merge(DEFAULTS, bot["settings"])["business_hours"]
 
-    def write(conn: apsw.Connection) -> tuple[handover.Wait, str, str, str, Row | None]:
+    def write(conn: apsw.Connection) -> tuple[handover.Wait, str, str, str, Row | None, list[Row]]:
         conversation = own_conversation(conn, visitor, conversation_id)
         before = conversation["status"]
         wait = handover.wait_estimate(conn, visitor.workspace_id, hours, now)
         notice = handover.notice("user_request", wait, hours)
         if before in ("escalated", "agent_handling"):
-            return wait, notice, before, before, None
+            return wait, notice, before, before, None, []
         if before in ("resolved", "abandoned"):
             states.transition(conn, visitor.workspace_id, conversation_id, "reopen", by_type="customer")
         message_id = store.add_message(conn, conversation_id, "bot", notice, sender_name=bot["name"],
@@ -223,9 +223,11 @@ async def request_human(db: Database, visitor: Visitor, bot: Row, conversation_i
                                   data={"rule": "widget:request_human", "message_id": message_id})
         store.add_event(conn, conversation_id, "escalated", {"reason": "user_request", "rule": "widget:request_human"},
                         "customer", conversation["customer_id"])
-        return wait, notice, before, after, widget_store.message(conn, conversation_id, message_id)
+        return wait, notice, before, after, widget_store.message(conn, conversation_id, message_id), \
+            notifications.escalated(conn, visitor.workspace_id, conversation_id, "user_request")
 
-    wait, notice, before, after, notice_message = await db.awrite(write)
+    wait, notice, before, after, notice_message, notified = await db.awrite(write)
+    notifications.publish(notified)
     data = payloads.escalated(conversation_id, "user_request", notice, wait.seconds, wait.open_now)
     if notice_message is not None:
         publish("message:receive", receive_payload(notice_message, bot), visitor, conversation_id)

@@ -26,7 +26,7 @@ import numpy as np
 
 from chatsupport.config import Settings
 from chatsupport.domain import conversations as states
-from chatsupport.domain import handover
+from chatsupport.domain import handover, notifications
 from chatsupport.domain.chatbot_schema import DEFAULTS
 from chatsupport.domain.chatbots import merge
 from chatsupport.errors import AppError
@@ -55,6 +55,9 @@ MIN_SCORE = 0.33
 # the sentences come from the best few chunks of the best few sources.
 SENTENCE_SOURCES, CHUNKS_PER_SOURCE = 3, 5
 OFFSET = 0.125  # see confidence_of
+# An unmarked answer cites the passage holding this share of its words (see cited_passages); shorter answers
+# than ECHO_MIN_WORDS content words are too short to tell.
+ECHO_SHARE, ECHO_MIN_WORDS = 0.6, 4
 MAX_CONFIDENCE = 0.99
 FOLLOW_UP = re.compile(r"^\s*(and|also|what about|how about|what if|same for|ok(ay)?,? (and|but|what|how)|but)\b|"
                        r"\b(it|that|this|those|these|they|them|there)\b", re.I)
@@ -141,6 +144,34 @@ class AnswerEngine:
             return
         async for event in self._answer(ctx, text, vector, intent.confidence, started):
             yield event
+
+    async def draft(self, workspace_id: str, conversation_id: str, message_id: str, text: str) -> Turn:
+        """The agent copilot: a reply to the customer message ``message_id`` (``text``) through the same
+        retrieval, prompt and provider chain as an answer, with the conversation as context — but nothing is
+        stored, the conversation does not move and no escalation rule runs. ``declined`` (empty answer): the
+        knowledge base has nothing that answers it."""
+        started = time.perf_counter()
+        ctx = await self._off(self._load, workspace_id, conversation_id, message_id)
+        vector = await self._off(self._encode, text)
+        query, query_vector, found = await self._off(self._retrieve, ctx, text, vector)
+        passages = [p for p in found if p.score >= MIN_SCORE]
+        ranked = await self._off(rank, query, passages, self.embedder, query_vector) if passages else []
+        if not ranked:
+            return Turn("declined", confidence=0.0, ms=round((time.perf_counter() - started) * 1000, 1))
+        usage: dict[str, Any] = {}
+        async for _ in self._stream(self._chain(ctx), self._request(ctx, text, passages, ranked), usage):
+            pass
+        answer = usage.get("text", "") if usage.get("provider") else ""
+        cited = cited_passages(answer, passages, select(ranked, passages))
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        if not answer.strip() or not cited:
+            return Turn("declined", confidence=0.0, provider=usage.get("provider"), ms=ms)
+        relevance = await self._off(self._relevance, query_vector, answer, cited)
+        confidence = confidence_of(passages, ranked, self.intents.classify(text, vector).confidence, answer, query,
+                                   relevance, cited)
+        sources = [{"source_type": p.source_type, "source_id": p.source_id, "title": p.title, "url": p.url,
+                    "score": p.score} for p in cited]
+        return Turn("answered", answer, sources, confidence, provider=usage.get("provider"), ms=ms)
 
     # --- steps ------------------------------------------------------------------------------------------
     def _load(self, workspace_id: str, conversation_id: str, stored_message_id: str | None = None) -> dict[str, Any]:
@@ -351,15 +382,17 @@ class AnswerEngine:
         meta.update(escalated=True, escalation_reason=decision.reason, escalation_rule=decision.rule,
                     outcome="escalated")
 
-        def write(conn: Any) -> str:
+        def write(conn: Any) -> tuple[str, list[Row]]:
             message_id = self._store_bot(conn, ctx, text, meta, None)
             states.transition(conn, ctx["workspace_id"], ctx["conversation"]["id"], "escalate",
                               reason=decision.reason, data={"rule": decision.rule, "message_id": message_id})
             store.add_event(conn, ctx["conversation"]["id"], "escalated",
                             {"reason": decision.reason, "rule": decision.rule, "detail": decision.detail[:200]})
-            return message_id
+            return message_id, notifications.escalated(conn, ctx["workspace_id"], ctx["conversation"]["id"],
+                                                       decision.reason)
 
-        message_id = await self.db.awrite(write)
+        message_id, notified = await self.db.awrite(write)
+        notifications.publish(notified)
         return Turn("escalated", text, meta["sources"], meta["confidence"], True, decision.reason,
                     meta.get("provider"), message_id, meta["processing_time_ms"])
 
@@ -430,7 +463,9 @@ def _passage(row: Row, score: float, main: bool) -> Passage:
 
 def cited_passages(answer: str, passages: Sequence[Passage], chosen: Sequence[Any]) -> list[Passage]:
     """The sources an answer actually rests on: those it names ([n], the title, the URL) or quotes. Only
-    retrieved passages can be cited, so a model cannot smuggle in a source of its own."""
+    retrieved passages can be cited, so a model cannot smuggle in a source of its own. A model answer with no
+    marks at all (small local models often drop them) cites the one passage it restates: the passage holding
+    at least ``ECHO_SHARE`` of the answer's words; an answer that says something else is not grounded."""
     cited: list[Passage] = []
     for n, p in enumerate(passages, start=1):
         if any((q.source_type, q.source_id) == (p.source_type, p.source_id) for q in cited):
@@ -440,6 +475,12 @@ def cited_passages(answer: str, passages: Sequence[Passage], chosen: Sequence[An
         quoted = any(c.passage == n - 1 and c.text in answer for c in chosen)
         if named or quoted:
             cited.append(p)
+    said = words(prose(answer))
+    if not cited and len(said) >= ECHO_MIN_WORDS:
+        share, best = max(((len(said & words(p.content)) / len(said), i) for i, p in enumerate(passages)),
+                          default=(0.0, -1))
+        if share >= ECHO_SHARE:
+            cited.append(passages[best])
     return cited
 
 

@@ -199,44 +199,42 @@ LIST_COLUMNS = ("c.id, c.chatbot_id, c.customer_id, c.status, c.assigned_agent_i
                 " u.display_name AS agent_name, u.email AS agent_email")
 
 
-def _list_where(workspace_id: str, statuses: Sequence[str] | None, chatbot_id: str | None) -> tuple[str, list[Any]]:
-    """``statuses=None`` means every status but archived: written as ``!=`` so the (workspace, sort key) index
-    stays an ordered scan instead of an IN list followed by a sort."""
-    clauses, params = ["c.workspace_id = ?"], [workspace_id]
-    if statuses is None:
-        clauses.append("c.status != 'archived'")
-    else:
-        clauses.append(f"c.status IN ({','.join('?' * len(statuses))})")
-        params.extend(statuses)
-    if chatbot_id is not None:
-        clauses.append("c.chatbot_id = ?")
-        params.append(chatbot_id)
-    return " AND ".join(clauses), params
-
-
-def list_page(conn: apsw.Connection, workspace_id: str, *, statuses: Sequence[str] | None, chatbot_id: str | None,
-              sort: str, after: tuple[str, str] | None, limit: int, offset: int = 0) -> list[Row]:
-    """Newest first by ``sort``; ``after`` = (sort value, id) of the last row already shown (keyset)."""
+def list_page(conn: apsw.Connection, where: str, params: Sequence[Any], *, sort: str, descending: bool,
+              after: tuple[str, str] | None, limit: int, offset: int = 0) -> list[Row]:
+    """Conversations passing ``where`` (from ``conversation_search.filter_where``, alias ``c``) ordered by
+    ``sort`` then id; ``after`` = (sort value, id) of the last row already shown (keyset)."""
     if sort not in LIST_SORTS:
         raise ValueError(f"unknown sort {sort!r}")
-    where, params = _list_where(workspace_id, statuses, chatbot_id)
+    direction, beyond = ("DESC", "<") if descending else ("ASC", ">")
+    keyset, values = "", list(params)
     if after is not None:
-        where += f" AND (c.{sort}, c.id) < (?, ?)"
-        params.extend(after)
+        keyset = f" AND (c.{sort}, c.id) {beyond} (?, ?)"
+        values.extend(after)
     rows = conn.execute(
         f"SELECT {LIST_COLUMNS} FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id"
-        f" LEFT JOIN users u ON u.id = c.assigned_agent_id WHERE {where}"
-        f" ORDER BY c.{sort} DESC, c.id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
-    for row in rows:
-        _conversation(row)
-        row["customer_metadata"] = json.loads(row["customer_metadata"]) if row["customer_metadata"] else {}
-    return rows
+        f" LEFT JOIN users u ON u.id = c.assigned_agent_id WHERE {where}{keyset}"
+        f" ORDER BY c.{sort} {direction}, c.id {direction} LIMIT ? OFFSET ?", (*values, limit, offset)).fetchall()
+    return [_list_row(row) for row in rows]
 
 
-def count_matching(conn: apsw.Connection, workspace_id: str, *, statuses: Sequence[str] | None,
-                   chatbot_id: str | None, cap: int) -> int:
-    """How many conversations match, counting no further than ``cap`` + 1 (deep counts cost a full scan)."""
-    where, params = _list_where(workspace_id, statuses, chatbot_id)
+def list_rows(conn: apsw.Connection, workspace_id: str, conversation_ids: Sequence[str]) -> dict[str, Row]:
+    """List rows for these ids (search results), by id."""
+    rows = conn.execute(
+        f"SELECT {LIST_COLUMNS} FROM json_each(?) j JOIN conversations c ON c.id = j.value"
+        " LEFT JOIN customers cu ON cu.id = c.customer_id LEFT JOIN users u ON u.id = c.assigned_agent_id"
+        " WHERE c.workspace_id = ?", (json.dumps(list(conversation_ids)), workspace_id)).fetchall()
+    return {row["id"]: _list_row(row) for row in rows}
+
+
+def _list_row(row: Row) -> Row:
+    _conversation(row)
+    row["customer_metadata"] = json.loads(row["customer_metadata"]) if row["customer_metadata"] else {}
+    return row
+
+
+def count_matching(conn: apsw.Connection, where: str, params: Sequence[Any], cap: int) -> int:
+    """How many conversations pass ``where``, counting no further than ``cap`` + 1 (deep counts cost a full
+    scan)."""
     row = conn.execute(f"SELECT count(*) AS n FROM (SELECT 1 FROM conversations c WHERE {where} LIMIT ?)",
                        (*params, cap + 1)).fetchone()
     return int(row["n"])
@@ -272,10 +270,13 @@ def all_messages(conn: apsw.Connection, conversation_id: str) -> list[Row]:
 
 
 def notes(conn: apsw.Connection, conversation_id: str) -> list[Row]:
-    return conn.execute("SELECT n.id, n.content, n.author_id, u.display_name AS author_name, n.created_at"
-                        " FROM internal_notes n LEFT JOIN users u ON u.id = n.author_id"
+    rows = conn.execute("SELECT n.id, n.content, n.mentioned_users, n.author_id, u.display_name AS author_name,"
+                        " n.created_at FROM internal_notes n LEFT JOIN users u ON u.id = n.author_id"
                         " WHERE n.conversation_id = ? AND n.deleted_at IS NULL ORDER BY n.created_at, n.rowid",
                         (conversation_id,)).fetchall()
+    for row in rows:
+        row["mentioned_users"] = json.loads(row["mentioned_users"])
+    return rows
 
 
 def clear_agent(conn: apsw.Connection, workspace_id: str, conversation_id: str) -> None:

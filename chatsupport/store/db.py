@@ -23,6 +23,8 @@ Row = dict[str, Any]
 WriteFn = Callable[[apsw.Connection], T]
 
 BUSY_TIMEOUT_MS = 10_000
+# The SQL default for timestamp columns: UTC ISO-8601 with milliseconds and a Z, so stamps sort as text.
+NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
 
 
 class StoreError(RuntimeError):

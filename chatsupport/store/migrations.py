@@ -11,9 +11,9 @@ from pathlib import Path
 
 import apsw
 
-from chatsupport.store.db import StoreError, connect
-
-NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+from chatsupport.store.db import NOW, StoreError, connect
+from chatsupport.store.console_schema import CONSOLE_SCHEMA
+from chatsupport.store.inbox_schema import INBOX_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -582,6 +582,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "knowledge: plain float32 copy of chunk vectors for indexed re-scoring", PLAIN_VECTORS_SCHEMA),
     Migration(8, "widget: visitor attachments, widget sightings, identified customers", WIDGET_SCHEMA),
     Migration(9, "conversations: agent presence, inbox list and lifecycle indexes", AGENT_INBOX_SCHEMA),
+    Migration(10, "inbox: conversation search, saved filters, canned responses, read markers, notifications, "
+                  "exports", INBOX_SCHEMA),
+    Migration(11, "console: chatbot setup and brand, analytics rollups, answer reviews", CONSOLE_SCHEMA),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -4,3 +4,5 @@ from chatsupport.tasks import housekeeping  # noqa: F401
 from chatsupport.tasks import ingest  # noqa: F401
 from chatsupport.tasks import crawl  # noqa: F401
 from chatsupport.tasks import mail  # noqa: F401
+from chatsupport.tasks import exports  # noqa: F401
+from chatsupport.tasks import analytics  # noqa: F401

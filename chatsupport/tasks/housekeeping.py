@@ -1,5 +1,6 @@
-"""Periodic upkeep: drop what has expired, checkpoint the WAL, leave a heartbeat the operator can see, and run the
-conversation lifecycle's timers (``domain.conversation_lifecycle``)."""
+"""Periodic upkeep: drop what has expired (tokens, invitations, old notifications, bulk exports), checkpoint the
+WAL, leave a heartbeat the operator can see, and run the conversation lifecycle's timers
+(``domain.conversation_lifecycle``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import apsw
 from huey import crontab
 
 from chatsupport.domain import conversation_lifecycle as lifecycle
-from chatsupport.store import instance_state
+from chatsupport.domain import exports
+from chatsupport.store import collaboration, instance_state
 from chatsupport.store.db import Database
 from chatsupport.tasks.queue import huey
 from chatsupport.tasks.runtime import current
@@ -19,6 +21,9 @@ from chatsupport.tasks.runtime import current
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 # An upload renames its file into place before it inserts the row: younger files may be on their way.
 ORPHAN_GRACE_SECONDS = 3600
+# The bell keeps a month of read notifications; unread ones nobody opened in three months are noise by then.
+READ_NOTIFICATION_DAYS = 30
+UNREAD_NOTIFICATION_DAYS = 90
 
 
 def sweep_attachment_files(db: Database, folder: Path, now: float) -> int:
@@ -49,8 +54,10 @@ def housekeep(db: Database, attachments: Path | None = None) -> dict[str, int]:
         tokens = conn.changes()
         conn.execute(f"DELETE FROM invitations WHERE accepted_at IS NULL AND expires_at < {NOW}")
         invitations = conn.changes()
+        notifications = collaboration.prune_notifications(conn, READ_NOTIFICATION_DAYS, UNREAD_NOTIFICATION_DAYS)
         instance_state.put(conn, "housekeeping_last_run", instance_state.utc_now())
-        return {"expired_refresh_tokens": tokens, "expired_invitations": invitations}
+        return {"expired_refresh_tokens": tokens, "expired_invitations": invitations,
+                "old_notifications": notifications}
 
     removed = db.write(clean)
     removed["orphaned_attachment_files"] = sweep_attachment_files(db, attachments, time.time()) if attachments else 0
@@ -71,6 +78,13 @@ def housekeeping() -> dict[str, int]:
 @huey.periodic_task(crontab(minute="*/10"))
 def periodic_housekeeping() -> None:
     housekeep(current().db, _attachments_folder())
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def expire_exports() -> dict[str, int]:
+    """Bulk exports are kept seven days; a job whose process died mid-way is marked failed."""
+    runtime = current()
+    return exports.remove_expired(runtime.db, runtime.settings.data.exports, datetime.now(timezone.utc))
 
 
 # Once a minute: a one-minute grain on a five-minute (default) inactivity timeout and a ten-minute agent timeout.

@@ -59,6 +59,7 @@ class ConversationItem(Struct):
     tags: list[str]
     satisfaction_rating: int | None
     context: dict[str, Any]
+    unread: bool        # a customer message newer than the caller last read
 
 
 class ListPagination(Struct):
@@ -73,6 +74,92 @@ class ConversationPage(Struct):
     data: list[ConversationItem]
     pagination: ListPagination
     next_cursor: str | None
+    counts: dict[str, int]      # per status, for the same filters minus the status condition
+    counts_capped: bool
+
+
+# --- filters, saved filters and search (PRD §5.3.4) -------------------------------------------------------------
+DateField = Literal["created_at", "updated_at", "resolved_at"]
+Stamp = Annotated[str, Meta(max_length=40)]
+Rating = Annotated[int, Meta(ge=1, le=5)]
+
+
+class DateRangeIn(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    field: DateField = "created_at"
+    start: Stamp | None = None
+    end: Stamp | None = None
+
+
+class RatingRange(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    min: Rating | None = None
+    max: Rating | None = None
+
+
+class FiltersIn(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Every field optional. ``assigned_agent``: a user id, "unassigned" or "me"; ``tags``: carries them all."""
+    status: Annotated[list[Status], Meta(max_length=7)] | None = None
+    chatbot_id: Annotated[str, Meta(max_length=100)] | None = None
+    assigned_agent: Annotated[str, Meta(max_length=100)] | None = None
+    tags: Annotated[list[Tag], Meta(max_length=20)] | None = None
+    date_range: DateRangeIn | None = None
+    satisfaction_rating: RatingRange | None = None
+    customer_email: Annotated[str, Meta(max_length=254)] | None = None
+    has_internal_notes: bool | None = None
+
+
+class SearchSort(Struct, forbid_unknown_fields=True):
+    field: DateField = "updated_at"
+    order: Literal["asc", "desc"] = "desc"
+
+
+class SearchRequest(Struct, forbid_unknown_fields=True):
+    query: Annotated[str, Meta(min_length=1, max_length=200)]
+    filters: FiltersIn | None = None
+    filter_id: Annotated[str, Meta(max_length=100)] | None = None
+    sort: SearchSort | None = None
+    page: Annotated[int, Meta(ge=1, le=500)] = 1
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+
+
+class Match(Struct):
+    kind: Literal["message", "note", "customer"]
+    id: str
+    snippet: str        # HTML: the text escaped, matched words in <mark>…</mark>
+
+
+class SearchItem(ConversationItem):
+    matches: list[Match]
+
+
+class Aggregations(Struct):
+    by_status: dict[str, int]
+    by_agent: dict[str, int]        # agent id → conversations; "unassigned" for nobody's
+    avg_satisfaction: float | None
+
+
+class SearchResponse(Struct):
+    data: list[SearchItem]
+    pagination: ListPagination
+    aggregations: Aggregations
+
+
+class SavedFilterRequest(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    filters: FiltersIn | None = None
+    is_default: bool = False
+
+
+class SavedFilterOut(Struct):
+    id: str
+    name: str
+    filters: dict[str, Any]
+    is_default: bool
+    created_at: str
+    updated_at: str
+
+
+class SavedFilterList(Struct):
+    data: list[SavedFilterOut]
 
 
 class Sender(Struct):
@@ -91,10 +178,19 @@ class MessageOut(Struct):
     feedback: Literal["up", "down"] | None
 
 
-class NoteOut(Struct):
+class Person(Struct):
     id: str
+    name: str | None
+
+
+class NoteDetail(Struct):
+    """An internal note: markdown as written, and as safe HTML (raw HTML off, only http/https/mailto links)."""
+    id: str
+    conversation_id: str
     content: str
-    author: AgentOut
+    content_html: str
+    author: Person
+    mentioned_users: list[Person]
     created_at: str
 
 
@@ -118,7 +214,7 @@ class ConversationOut(Struct):
     status: Status
     assigned_agent: AgentOut | None
     messages: list[MessageOut]
-    internal_notes: list[NoteOut]
+    internal_notes: list[NoteDetail]
     events: list[dict[str, Any]]
     tags: list[str]
     satisfaction_rating: RatingOut | None

@@ -20,6 +20,7 @@ from litestar.params import Parameter
 from chatsupport import live
 from chatsupport.domain import agent_conversations as actions
 from chatsupport.domain import conversation_views as views
+from chatsupport.domain.conversation_filters import from_query
 from chatsupport.errors import AppError
 from chatsupport.web.api.conversation_schemas import ConversationOut, ConversationPage, ReplyRequest, \
     ReplyResponse, ResolveRequest, ResolveResponse, ReturnResponse, TakeoverRequest, TakeoverResponse
@@ -50,14 +51,32 @@ async def list_conversations(
         status: Annotated[str | None, Parameter(max_length=200, description=(
             "One status or several, comma-separated. Default: every status but archived."))] = None,
         chatbot_id: Annotated[str | None, Parameter(max_length=100)] = None,
-        sort: Literal["-updated_at", "-created_at"] = "-updated_at",
+        assigned_agent: Annotated[str | None, Parameter(max_length=100, description=(
+            'A user id, "unassigned", or "me".'))] = None,
+        tags: Annotated[str | None, Parameter(max_length=1000, description=(
+            "Comma-separated; the conversation carries every one (case-insensitive)."))] = None,
+        date_field: Literal["created_at", "updated_at", "resolved_at"] | None = None,
+        start: Annotated[str | None, Parameter(max_length=40, description="ISO-8601 date or date-time")] = None,
+        end: Annotated[str | None, Parameter(max_length=40, description="inclusive; a bare date = whole day")] = None,
+        rating_min: Annotated[str | None, Parameter(max_length=10)] = None,
+        rating_max: Annotated[str | None, Parameter(max_length=10)] = None,
+        customer_email: Annotated[str | None, Parameter(max_length=254)] = None,
+        has_notes: Annotated[str | None, Parameter(max_length=10, description="true or false")] = None,
+        filter_id: Annotated[str | None, Parameter(max_length=100, description=(
+            "One of the caller's saved filters; the other parameters are applied on top."))] = None,
+        sort: Literal["-updated_at", "-created_at", "updated_at", "created_at"] = "-updated_at",
         cursor: Annotated[str | None, Parameter(max_length=500, description=(
             "next_cursor of the previous page; overrides page."))] = None,
         page: Page = 1, limit: Limit = 20) -> ConversationPage:
-    """Newest first. Follow ``next_cursor`` to page at any depth; ``page`` reads the first 10,000 by offset.
-    ``pagination.total`` stops counting at 10,000 (``total_capped: true``)."""
+    """Newest first by default. Follow ``next_cursor`` to page at any depth; ``page`` reads the first 10,000 by
+    offset. ``pagination.total`` and each of ``counts`` (per status, for the same filters minus status) stop
+    counting at 10,000 (``total_capped`` / ``counts_capped``). ``unread`` is per caller."""
+    filters = from_query({"status": status, "chatbot_id": chatbot_id, "assigned_agent": assigned_agent,
+                          "tags": tags, "date_field": date_field, "start": start, "end": end,
+                          "rating_min": rating_min, "rating_max": rating_max, "customer_email": customer_email,
+                          "has_notes": has_notes})
     result = await asyncio.to_thread(views.list_conversations, services_of(request), actor_of(request),
-                                     status=status, chatbot_id=chatbot_id, sort=sort, cursor=cursor, page=page,
+                                     filters=filters, filter_id=filter_id, sort=sort, cursor=cursor, page=page,
                                      limit=limit)
     return msgspec.convert(result, ConversationPage)
 
