@@ -42,7 +42,7 @@ def test_first_run_setup_then_closed(tmp_path: Path) -> None:
         assert weak.status_code == 422 and "uppercase" in Page(weak.text).field_errors["password"]
         done = submit(client, "/setup", "setup-form", workspace="Acme", email="boss@acme.example",
                       display_name="The Boss", password=PASSWORD, password_confirm=PASSWORD)
-        assert done.status_code == 303 and done.headers["location"] == "/profile"
+        assert done.status_code == 303 and done.headers["location"] == "/chatbots/new"  # straight into the wizard
         session = cookie_header(done, "cs_session")
         assert "HttpOnly" in session and "SameSite=lax" in session.replace("Lax", "lax")
         assert "Secure" not in session  # plain http, no trusted proxy

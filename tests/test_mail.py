@@ -6,6 +6,7 @@ import json
 import re
 import time
 from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 from typing import Iterator
 
@@ -19,11 +20,14 @@ from conftest import free_port
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[dict[str, str]] = []
+        self.raw: list[Message] = []  # whole messages, for attachments
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # aiosmtpd's hook
         parsed = message_from_bytes(envelope.content)
+        self.raw.append(parsed)
+        body = parsed.get_payload(decode=True) if not parsed.is_multipart() else b""
         self.messages.append({"to": ",".join(envelope.rcpt_tos), "from": parsed["From"],
-                              "subject": parsed["Subject"], "body": parsed.get_payload(decode=True).decode()})
+                              "subject": parsed["Subject"], "body": body.decode()})
         return "250 Message accepted for delivery"
 
 

@@ -7,9 +7,15 @@ settings, so ``{"ai_settings": {"temperature": 0.8}}`` changes that one value.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+from chatsupport.errors import AppError
 
 Name = Annotated[str, Meta(min_length=3, max_length=50, pattern=r"^[^\W_]+( [^\W_]+)*$",
                            description="3-50 letters, digits and single spaces")]
@@ -125,6 +131,12 @@ class ChatbotUpdate(ChatbotFields, kw_only=True):
     name: Name | UnsetType = UNSET
 
 
+class ChatbotClone(Section):
+    """Without a name the clone is called "<name> copy" (then "copy 2", …)."""
+
+    name: Name | UnsetType = UNSET
+
+
 _DAY = {"start": "09:00", "end": "17:00"}
 SETTINGS_SECTIONS = ("personality", "greeting_message", "business_hours", "ai_settings", "widget_settings",
                      "data_collection", "behavior_settings")
@@ -154,3 +166,60 @@ DEFAULTS: dict[str, object] = {
     "behavior_settings": {"response_delay": 1000, "show_typing_indicator": True, "enable_rich_responses": True,
                           "max_conversation_length": 50, "inactivity_timeout": 300000},
 }
+
+# The rules above in words, by field path: the console shows them as hints and as the message of a refused value.
+RULES: dict[str, str] = {
+    "name": "3–50 characters: letters, digits and single spaces.",
+    "description": "At most 500 characters.",
+    "greeting_message": "1–500 characters.",
+    "business_hours.timezone": "A time zone name such as Europe/Berlin or America/New_York.",
+    "business_hours.offline_message": "1–500 characters.",
+    "business_hours.schedule": "Opening and closing times as 24-hour HH:MM, e.g. 09:00.",
+    "ai_settings.model": "auto, or providers in order such as local,openai:gpt-4o-mini (1–200 characters).",
+    "ai_settings.temperature": "A number from 0 to 2.",
+    "ai_settings.max_tokens": "A whole number from 100 to 2000.",
+    "ai_settings.custom_instructions": "At most 4000 characters.",
+    "ai_settings.fallback_responses": "At most 10 responses, one per line, each up to 500 characters.",
+    "ai_settings.escalation_triggers.low_confidence_threshold": "A number from 0 to 1.",
+    "ai_settings.escalation_triggers.max_failed_responses": "A whole number from 1 to 20.",
+    "widget_settings.theme": "A hex colour such as #3B82F6.",
+    "widget_settings.avatar_url": "An http(s):// address or a path starting with /.",
+    "widget_settings.button_text": "1–50 characters.",
+    "data_collection.custom_fields": "At most 20 fields; each name in lower_snake_case (up to 40 characters), "
+                                     "each label 1–100 characters.",
+    "behavior_settings.response_delay": "A whole number of milliseconds from 0 to 5000.",
+    "behavior_settings.max_conversation_length": "A whole number of messages from 1 to 1000.",
+    "behavior_settings.inactivity_timeout": "A whole number of milliseconds from 60000 to 1800000 (1–30 minutes).",
+    "allowed_origins": "One site per line as scheme://host[:port] with no path, e.g. https://shop.example.com; "
+                       "at most 50.",
+}
+_AT = re.compile(r" - at `\$\.([^`]*)`$")
+
+
+def rule_for(path: str) -> str | None:
+    """The rule of a field or of the nearest section above it (``widget_settings.theme.primary_color`` → theme)."""
+    while path:
+        if path in RULES:
+            return RULES[path]
+        path = path.rpartition(".")[0]
+    return None
+
+
+def parse_update(fields: dict[str, Any]) -> ChatbotUpdate:
+    """A console form's values as an update, or 422 naming the field (dotted path) with its rule in words."""
+    try:
+        return msgspec.convert(fields, ChatbotUpdate)
+    except msgspec.ValidationError as exc:
+        found = _AT.search(str(exc))
+        path = re.sub(r"\[\d+\]", "", found.group(1)) if found else "body"
+        raise AppError("validation_error", details=[{"field": path, "message": rule_for(path) or str(exc)}]) from exc
+
+
+@lru_cache(maxsize=1)
+def timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str, field: str) -> None:
+    if name not in timezones():
+        raise AppError("validation_error", details=[{"field": field, "message": RULES["business_hours.timezone"]}])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import apsw
 
@@ -126,8 +126,9 @@ def _check_duplicate(conn: apsw.Connection, chatbot_id: str, question: str, exce
                        details=[{"field": "question", "message": DUPLICATE, "faq_id": other}])
 
 
-def create(ctx: Context, actor: Actor, encoder: pipeline.Encoder, chatbot_id: str,
-           fields: dict[str, Any]) -> dict[str, Any]:
+def create(ctx: Context, actor: Actor, encoder: pipeline.Encoder, chatbot_id: str, fields: dict[str, Any],
+           also: Callable[[apsw.Connection, str], None] | None = None) -> dict[str, Any]:
+    """``also``: more writes for the same transaction, given the new FAQ's id (a reviewed answer links to it)."""
     faq = {"id": str(uuid.uuid4()), "chatbot_id": chatbot_id, "created_by": actor.user_id, **normalise(fields)}
     require_chatbot(ctx.db.reader(), actor, chatbot_id, writable=True)
     built = build_chunks(encoder, [faq])[0]
@@ -138,6 +139,8 @@ def create(ctx: Context, actor: Actor, encoder: pipeline.Encoder, chatbot_id: st
         store.insert_faq(conn, faq)
         _write_chunks(conn, chatbot_id, built)
         record(conn, "knowledge.faq_created", actor=actor, resource_type="knowledge_faq", resource_id=faq["id"])
+        if also is not None:
+            also(conn, faq["id"])
         return store.get_faq(conn, actor.workspace_id, faq["id"])  # type: ignore[return-value]
 
     return present(ctx.db.write(write))

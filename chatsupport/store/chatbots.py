@@ -65,11 +65,29 @@ def search(conn: apsw.Connection, workspace_id: str, statuses: tuple[str, ...], 
 
 
 def add_version(conn: apsw.Connection, chatbot_id: str, version: int, snapshot: dict[str, Any],
-                changed_by: str | None) -> None:
-    conn.execute("INSERT INTO chatbot_versions(chatbot_id, version, snapshot, changed_by, created_at)"
-                 " VALUES (?, ?, ?, ?, ?)", (chatbot_id, version, json.dumps(snapshot), changed_by, utc_now()))
+                changed_by: str | None, restored_from: int | None = None) -> None:
+    conn.execute("INSERT INTO chatbot_versions(chatbot_id, version, snapshot, changed_by, restored_from, created_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?)",
+                 (chatbot_id, version, json.dumps(snapshot), changed_by, restored_from, utc_now()))
+
+
+VERSION_COLUMNS = ("v.version, v.snapshot, v.changed_by, v.restored_from, v.created_at,"
+                   " nullif(u.display_name, '') AS changed_by_name, u.email AS changed_by_email")
+
+
+def _decode_version(row: Row) -> Row:
+    row["snapshot"] = json.loads(row["snapshot"])
+    return row
 
 
 def versions(conn: apsw.Connection, chatbot_id: str) -> list[Row]:
-    return list(conn.execute("SELECT version, changed_by, created_at FROM chatbot_versions WHERE chatbot_id = ?"
-                             " ORDER BY version", (chatbot_id,)))
+    """Every snapshot, oldest first (the list shows what each changed, so it needs its predecessor)."""
+    rows = conn.execute(f"SELECT {VERSION_COLUMNS} FROM chatbot_versions v LEFT JOIN users u ON u.id = v.changed_by"
+                        " WHERE v.chatbot_id = ? ORDER BY v.version", (chatbot_id,))
+    return [_decode_version(row) for row in rows]
+
+
+def version(conn: apsw.Connection, chatbot_id: str, number: int) -> Row | None:
+    row = conn.execute(f"SELECT {VERSION_COLUMNS} FROM chatbot_versions v LEFT JOIN users u ON u.id = v.changed_by"
+                       " WHERE v.chatbot_id = ? AND v.version = ?", (chatbot_id, number)).fetchone()
+    return _decode_version(row) if row is not None else None

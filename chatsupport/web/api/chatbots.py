@@ -1,4 +1,5 @@
-"""``/api/v1/chatbots`` (PRD §5.2.1–5.2.2): create, list, read, change, archive, restore.
+"""``/api/v1/chatbots`` (PRD §5.2.1–5.2.2): create, list, read, change, archive, restore, clone, and the version
+history with rollback.
 
 Ids are plain strings in the path: a malformed id is "not found" like another workspace's, never a 400 that
 would tell the two apart.
@@ -11,16 +12,66 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
 from chatsupport.domain import chatbots
-from chatsupport.domain.chatbot_schema import ChatbotCreate, ChatbotUpdate
+from chatsupport.domain.chatbot_schema import ChatbotClone, ChatbotCreate, ChatbotUpdate
+from chatsupport.errors import AppError
+from chatsupport.store import chatbots as chatbot_store
 from chatsupport.web.api.schemas import ChatbotOut, ChatbotPage
 from chatsupport.web.auth import actor_of, services_of
 from chatsupport.web.permissions import requires
 
 Page = Annotated[int, Parameter(ge=1, default=1)]
 Limit = Annotated[int, Parameter(ge=1, le=100, default=20)]
+
+
+class VersionOut(msgspec.Struct):
+    version: int
+    changed_by: str | None
+    changed_by_name: str | None
+    created_at: str
+    restored_from: int | None
+    changed_fields: list[str]
+
+
+class VersionList(msgspec.Struct):
+    data: list[VersionOut]
+
+
+class FieldChange(msgspec.Struct):
+    field: str
+    old: Any
+    new: Any
+
+
+class VersionDetail(VersionOut):
+    snapshot: dict[str, Any]
+    changes_to_current: list[FieldChange]
+
+
+async def chatbot_found(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Runs after the permission guard and before the body is decoded: an unknown id is 404, never a 422."""
+    services, actor = services_of(connection), connection.state.actor
+    bot = await asyncio.to_thread(lambda: chatbot_store.get(services.db.reader(), actor.workspace_id,
+                                                            connection.path_params["chatbot_id"]))
+    if bot is None:
+        raise AppError("not_found", "No such chatbot.")
+
+
+def acts(permission: str) -> dict[str, Any]:
+    """``requires(permission)`` plus the 404 check, in that order (role first, then scope, then body)."""
+    spec = requires(permission)
+    return {**spec, "guards": [*spec["guards"], chatbot_found]}
+
+
+def version_number(version: str) -> int:
+    """Like ids, a malformed version number is simply "not found"."""
+    if not version.isdigit() or len(version) > 9:
+        raise AppError("not_found", "No such version.")
+    return int(version)
 
 
 def _out(body: dict[str, Any]) -> ChatbotOut:
@@ -46,7 +97,7 @@ async def get_chatbot(request: Request[Any, Any, Any], chatbot_id: str) -> Chatb
     return _out(await asyncio.to_thread(chatbots.get, services_of(request), actor_of(request), chatbot_id))
 
 
-@patch("/api/v1/chatbots/{chatbot_id:str}", **requires("chatbot.update"))
+@patch("/api/v1/chatbots/{chatbot_id:str}", **acts("chatbot.update"))
 async def update_chatbot(request: Request[Any, Any, Any], chatbot_id: str, data: ChatbotUpdate) -> ChatbotOut:
     """Nested objects merge: ``{"ai_settings": {"temperature": 0.8}}`` changes that value only. A change bumps
     ``version`` and keeps a snapshot; a request that changes nothing does not."""
@@ -64,4 +115,39 @@ async def restore_chatbot(request: Request[Any, Any, Any], chatbot_id: str) -> C
     return _out(await asyncio.to_thread(chatbots.restore, services_of(request), actor_of(request), chatbot_id))
 
 
-ROUTES = [create_chatbot, list_chatbots, get_chatbot, update_chatbot, archive_chatbot, restore_chatbot]
+@post("/api/v1/chatbots/{chatbot_id:str}/clone", status_code=201, **acts("chatbot.create"))
+async def clone_chatbot(request: Request[Any, Any, Any], chatbot_id: str,
+                        data: ChatbotClone | None = None) -> ChatbotOut:
+    """A new bot with the same settings (new keys, version 1). Conversations and knowledge are not copied.
+    409 ``already_exists`` when the name is taken by another bot of the workspace."""
+    name = data.name if data is not None and data.name is not msgspec.UNSET else None
+    return _out(await asyncio.to_thread(chatbots.clone, services_of(request), actor_of(request), chatbot_id, name))
+
+
+@get("/api/v1/chatbots/{chatbot_id:str}/versions", **requires("chatbot.view"))
+async def list_versions(request: Request[Any, Any, Any], chatbot_id: str) -> VersionList:
+    """Newest first; ``changed_fields`` names what each version changed from the one before."""
+    rows = await asyncio.to_thread(chatbots.versions, services_of(request), actor_of(request), chatbot_id)
+    return msgspec.convert({"data": rows}, VersionList)
+
+
+@get("/api/v1/chatbots/{chatbot_id:str}/versions/{version:str}", **requires("chatbot.view"))
+async def get_version(request: Request[Any, Any, Any], chatbot_id: str, version: str) -> VersionDetail:
+    """The snapshot, and ``changes_to_current``: each field that differs from the bot now (old → new)."""
+    number = version_number(version)
+    row = await asyncio.to_thread(chatbots.version, services_of(request), actor_of(request), chatbot_id, number)
+    return msgspec.convert(row, VersionDetail)
+
+
+@post("/api/v1/chatbots/{chatbot_id:str}/versions/{version:str}/rollback", status_code=200,
+      **requires("chatbot.update"))
+async def rollback_version(request: Request[Any, Any, Any], chatbot_id: str, version: str) -> ChatbotOut:
+    """Restores that version's name, description, settings and allowed origins as a NEW version (history is
+    never rewritten) and pushes the configuration to open widgets. The status is left as it is."""
+    number = version_number(version)
+    return _out(await asyncio.to_thread(chatbots.rollback, services_of(request), actor_of(request), chatbot_id,
+                                        number))
+
+
+ROUTES = [create_chatbot, list_chatbots, get_chatbot, update_chatbot, archive_chatbot, restore_chatbot, clone_chatbot,
+          list_versions, get_version, rollback_version]

@@ -52,7 +52,7 @@ async def setup_submit(request: Request[Any, Any, Any]) -> Response[Any]:
             return redirect("/login")
         return render(request, "setup/setup.html", {"form": shown, **error_context(exc)}, status=exc.status)
     session = await asyncio.to_thread(auth.open_session, services, user, "console", origin_of(request))
-    return _signed_in(request, session, "/profile")
+    return _signed_in(request, session, "/chatbots/new")  # a new owner goes straight to creating a chatbot
 
 
 # --- login and logout ---------------------------------------------------------------------------------------
