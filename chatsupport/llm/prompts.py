@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from chatsupport.llm.base import ChatMessage
 
-EVIDENCE_TOKENS = 250
+EVIDENCE_TOKENS = 160
 HISTORY_TURNS = 4
 
 SYSTEM = """You are {bot_name}, the support assistant of {company}. Personality: {personality}.
