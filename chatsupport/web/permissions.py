@@ -5,10 +5,17 @@ that enforces it."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Awaitable, Callable
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
 from chatsupport.domain.permissions import AUTHENTICATED, MATRIX
-from chatsupport.web.auth import api_guard, console_guard
+from chatsupport.errors import AppError
+from chatsupport.web.auth import api_guard, console_guard, services_of
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 PUBLIC = "public"
 
@@ -31,3 +38,28 @@ def requires(permission: str) -> dict[str, Any]:
 def console_requires(permission: str = AUTHENTICATED) -> dict[str, Any]:
     """Console page: a session cookie (else a redirect to /login) whose role has ``permission``."""
     return {"guards": [console_guard], "opt": {"permission": _known(permission)}}
+
+
+def found(param: str, exists: Callable[[Any, Any, str], bool], message: str) -> Guard:
+    """A guard answering 404 when ``exists(services, actor, id)`` is false for the path parameter ``param``. It
+    runs after the permission guard and before Litestar decodes the body, so an unknown id (another workspace's,
+    a random or a malformed one) is "not found", never a 422 about the body."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not await asyncio.to_thread(exists, services_of(connection), connection.state.actor,
+                                       connection.path_params[param]):
+            raise AppError("not_found", message)
+
+    return guard
+
+
+def requires_found(permission: str, guard: Guard) -> dict[str, Any]:
+    """``requires(permission)`` plus a ``found`` guard, in that order (role first, then scope, then body)."""
+    spec = requires(permission)
+    return {**spec, "guards": [*spec["guards"], guard]}
+
+
+def console_requires_found(permission: str, guard: Guard) -> dict[str, Any]:
+    """``console_requires(permission)`` plus a ``found`` guard (role, then scope, then the form)."""
+    spec = console_requires(permission)
+    return {**spec, "guards": [*spec["guards"], guard]}

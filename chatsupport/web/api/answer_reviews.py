@@ -12,15 +12,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 from msgspec import Meta, Struct
 
 from chatsupport.domain import answer_reviews as reviews
-from chatsupport.errors import AppError
 from chatsupport.web.auth import actor_of, services_of
-from chatsupport.web.permissions import requires
+from chatsupport.web.permissions import found, requires, requires_found
 
 Reason = Literal["low_confidence", "thumbs_down", "escalated", "unreviewed", "all"]
 ITEM = "/api/v1/answer-reviews/{message_id:str}"
@@ -108,17 +105,12 @@ class CorrectionOut(Struct):
     faq: FaqOut
 
 
-async def answer_found(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    found = await asyncio.to_thread(reviews.exists, services_of(connection), connection.state.actor,
-                                    connection.path_params["message_id"])
-    if not found:
-        raise AppError("not_found", "No such answer.")
+answer_found = found("message_id", reviews.exists, "No such answer.")
 
 
 def acts(permission: str) -> dict[str, Any]:
-    """``requires(permission)`` plus the 404 check, in that order (role first, then scope, then body)."""
-    spec = requires(permission)
-    return {**spec, "guards": [*spec["guards"], answer_found]}
+    """``requires(permission)``, then 404 for an unknown answer, then the body."""
+    return requires_found(permission, answer_found)
 
 
 @get("/api/v1/answer-reviews", **requires("knowledge.view"))

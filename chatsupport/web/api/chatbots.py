@@ -12,8 +12,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
 from chatsupport.domain import chatbots
@@ -22,7 +20,7 @@ from chatsupport.errors import AppError
 from chatsupport.store import chatbots as chatbot_store
 from chatsupport.web.api.schemas import ChatbotOut, ChatbotPage
 from chatsupport.web.auth import actor_of, services_of
-from chatsupport.web.permissions import requires
+from chatsupport.web.permissions import found, requires, requires_found
 
 Page = Annotated[int, Parameter(ge=1, default=1)]
 Limit = Annotated[int, Parameter(ge=1, le=100, default=20)]
@@ -52,19 +50,16 @@ class VersionDetail(VersionOut):
     changes_to_current: list[FieldChange]
 
 
-async def chatbot_found(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Runs after the permission guard and before the body is decoded: an unknown id is 404, never a 422."""
-    services, actor = services_of(connection), connection.state.actor
-    bot = await asyncio.to_thread(lambda: chatbot_store.get(services.db.reader(), actor.workspace_id,
-                                                            connection.path_params["chatbot_id"]))
-    if bot is None:
-        raise AppError("not_found", "No such chatbot.")
+def _bot_exists(services: Any, actor: Any, chatbot_id: str) -> bool:
+    return chatbot_store.get(services.db.reader(), actor.workspace_id, chatbot_id) is not None
+
+
+chatbot_found = found("chatbot_id", _bot_exists, "No such chatbot.")
 
 
 def acts(permission: str) -> dict[str, Any]:
-    """``requires(permission)`` plus the 404 check, in that order (role first, then scope, then body)."""
-    spec = requires(permission)
-    return {**spec, "guards": [*spec["guards"], chatbot_found]}
+    """``requires(permission)``, then 404 for an unknown chatbot, then the body."""
+    return requires_found(permission, chatbot_found)
 
 
 def version_number(version: str) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from chatsupport.web.api.conversation_schemas import AgentOut, NoteDetail, Person, Status, Tag
+from chatsupport.web.api.conversation_schemas import AgentOut, NoteDetail, Status, Tag
 
 Id = Annotated[str, Meta(min_length=1, max_length=100)]
 

@@ -13,36 +13,28 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, get, post
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
 from chatsupport import live
 from chatsupport.domain import agent_conversations as actions
 from chatsupport.domain import conversation_views as views
 from chatsupport.domain.conversation_filters import from_query
-from chatsupport.errors import AppError
 from chatsupport.web.api.conversation_schemas import ConversationOut, ConversationPage, ReplyRequest, \
     ReplyResponse, ResolveRequest, ResolveResponse, ReturnResponse, TakeoverRequest, TakeoverResponse
 from chatsupport.web.auth import actor_of, services_of
-from chatsupport.web.permissions import requires
+from chatsupport.web.permissions import found, requires, requires_found
 
 Limit = Annotated[int, Parameter(ge=1, le=100, default=20)]
 Page = Annotated[int, Parameter(ge=1, default=1)]
 ITEM = "/api/v1/conversations/{conversation_id:str}"
 
 
-async def conversation_found(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    found = await asyncio.to_thread(actions.exists, services_of(connection), connection.state.actor,
-                                    connection.path_params["conversation_id"])
-    if not found:
-        raise AppError("not_found", "Conversation not found.")
+conversation_found = found("conversation_id", actions.exists, "Conversation not found.")
 
 
 def acts(permission: str) -> dict[str, Any]:
-    """``requires(permission)`` plus the 404 check, in that order (role first, then scope, then body)."""
-    spec = requires(permission)
-    return {**spec, "guards": [*spec["guards"], conversation_found]}
+    """``requires(permission)``, then 404 for an unknown conversation, then the body."""
+    return requires_found(permission, conversation_found)
 
 
 @get("/api/v1/conversations", **requires("conversation.view"))

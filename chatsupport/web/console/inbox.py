@@ -36,7 +36,7 @@ from chatsupport.tasks.mail import send_email
 from chatsupport.web.api.conversations import conversation_found
 from chatsupport.web.auth import actor_of, csrf_token, services_of
 from chatsupport.web.console.common import checked_form, error_context, is_htmx, redirect, render, words
-from chatsupport.web.permissions import console_requires
+from chatsupport.web.permissions import console_requires, console_requires_found
 from chatsupport.web.widget.feed import Feed
 
 PAGE = {"include_in_schema": False}
@@ -59,9 +59,8 @@ RETRY_MS = 1000
 
 
 def console_acts(permission: str) -> dict[str, Any]:
-    """``console_requires(permission)`` plus the 404 check, in that order (role, then scope, then the form)."""
-    spec = console_requires(permission)
-    return {**spec, "guards": [*spec["guards"], conversation_found]}
+    """``console_requires(permission)``, then 404 for an unknown conversation, then the form."""
+    return console_requires_found(permission, conversation_found)
 
 
 def ago(stamp: str | None, now: datetime | None = None) -> str:
