@@ -153,25 +153,19 @@ class AnswerEngine:
         started = time.perf_counter()
         ctx = await self._off(self._load, workspace_id, conversation_id, message_id)
         vector = await self._off(self._encode, text)
-        query, query_vector, found = await self._off(self._retrieve, ctx, text, vector)
-        passages = [p for p in found if p.score >= MIN_SCORE]
-        ranked = await self._off(rank, query, passages, self.embedder, query_vector) if passages else []
+        query, query_vector, _, passages, ranked = await self._evidence(ctx, text, vector)
         if not ranked:
             return Turn("declined", confidence=0.0, ms=round((time.perf_counter() - started) * 1000, 1))
         usage: dict[str, Any] = {}
         async for _ in self._stream(self._chain(ctx), self._request(ctx, text, passages, ranked), usage):
             pass
         answer = usage.get("text", "") if usage.get("provider") else ""
-        cited = cited_passages(answer, passages, select(ranked, passages))
+        cited, confidence = await self._grade(query, query_vector, answer, passages, ranked,
+                                              self.intents.classify(text, vector).confidence)
         ms = round((time.perf_counter() - started) * 1000, 1)
-        if not answer.strip() or not cited:
+        if confidence is None:
             return Turn("declined", confidence=0.0, provider=usage.get("provider"), ms=ms)
-        relevance = await self._off(self._relevance, query_vector, answer, cited)
-        confidence = confidence_of(passages, ranked, self.intents.classify(text, vector).confidence, answer, query,
-                                   relevance, cited)
-        sources = [{"source_type": p.source_type, "source_id": p.source_id, "title": p.title, "url": p.url,
-                    "score": p.score} for p in cited]
-        return Turn("answered", answer, sources, confidence, provider=usage.get("provider"), ms=ms)
+        return Turn("answered", answer, source_list(cited), confidence, provider=usage.get("provider"), ms=ms)
 
     # --- steps ------------------------------------------------------------------------------------------
     def _load(self, workspace_id: str, conversation_id: str, stored_message_id: str | None = None) -> dict[str, Any]:
@@ -251,9 +245,7 @@ class AnswerEngine:
 
     async def _answer(self, ctx: dict[str, Any], text: str, vector: np.ndarray, intent_confidence: float,
                       started: float) -> AsyncIterator[dict[str, Any]]:
-        query, query_vector, found = await self._off(self._retrieve, ctx, text, vector)
-        passages = [p for p in found if p.score >= MIN_SCORE]
-        ranked = await self._off(rank, query, passages, self.embedder, query_vector) if passages else []
+        query, query_vector, found, passages, ranked = await self._evidence(ctx, text, vector)
         if not ranked:
             turn = await self._decline(ctx, started, found)
             yield {"type": "delta", "text": turn.answer}
@@ -334,14 +326,29 @@ class AnswerEngine:
         vector = self._encode(f"{context}: {text}" if context else text)
         return float(np.clip(vector @ question_vector, 0.0, 1.0))
 
+    async def _evidence(self, ctx: dict[str, Any], text: str, vector: np.ndarray
+                        ) -> tuple[str, np.ndarray, list[Passage], list[Passage], list[Any]]:
+        """(retrieval query, its vector, every hit, the hits over ``MIN_SCORE``, their ranked sentences)."""
+        query, query_vector, found = await self._off(self._retrieve, ctx, text, vector)
+        passages = [p for p in found if p.score >= MIN_SCORE]
+        ranked = await self._off(rank, query, passages, self.embedder, query_vector) if passages else []
+        return query, query_vector, found, passages, ranked
+
+    async def _grade(self, question: str, question_vector: np.ndarray, answer: str, passages: list[Passage],
+                     ranked: list[Any], intent_confidence: float) -> tuple[list[Passage], float | None]:
+        """(the passages the answer rests on, its confidence); confidence None: empty or ungrounded."""
+        cited = cited_passages(answer, passages, select(ranked, passages))
+        if not answer.strip() or not cited:
+            return cited, None
+        relevance = await self._off(self._relevance, question_vector, answer, cited)
+        return cited, confidence_of(passages, ranked, intent_confidence, answer, question, relevance, cited)
+
     async def _finish(self, ctx: dict[str, Any], question: str, question_vector: np.ndarray, answer: str,
                       passages: list[Passage], ranked: list[Any], intent_confidence: float, usage: dict[str, Any],
                       started: float) -> Turn:
-        cited = cited_passages(answer, passages, select(ranked, passages))
-        if not answer.strip() or not cited:
+        cited, confidence = await self._grade(question, question_vector, answer, passages, ranked, intent_confidence)
+        if confidence is None:
             return await self._decline(ctx, started, [], usage)
-        relevance = await self._off(self._relevance, question_vector, answer, cited)
-        confidence = confidence_of(passages, ranked, intent_confidence, answer, question, relevance, cited)
         failed = _failed_in_a_row(ctx["history"]) + (1 if confidence < _threshold(ctx) else 0)
         decision = self._post_answer(ctx, "answered", confidence, failed)
         text = answer if decision is None or decision.reason != "low_confidence" else \
@@ -475,8 +482,8 @@ def cited_passages(answer: str, passages: Sequence[Passage], chosen: Sequence[An
         quoted = any(c.passage == n - 1 and c.text in answer for c in chosen)
         if named or quoted:
             cited.append(p)
-    said = words(prose(answer))
-    if not cited and len(said) >= ECHO_MIN_WORDS:
+    said = set() if cited else words(prose(answer))
+    if len(said) >= ECHO_MIN_WORDS:
         share, best = max(((len(said & words(p.content)) / len(said), i) for i, p in enumerate(passages)),
                           default=(0.0, -1))
         if share >= ECHO_SHARE:
@@ -515,9 +522,13 @@ def _metadata(outcome: str, usage: dict[str, Any], confidence: float | None, sta
             "confidence": None if confidence is None else round(confidence, 3),
             "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
             "tokens_in": usage.get("tokens_in"), "tokens_out": usage.get("tokens_out"),
-            "sources": [{"source_type": p.source_type, "source_id": p.source_id, "title": p.title, "url": p.url,
-                         "score": p.score} for p in cited],
+            "sources": source_list(cited),
             "failed": failed, "escalated": False, "reply_to": ctx.get("customer_message_id")}
+
+
+def source_list(cited: Sequence[Passage]) -> list[dict[str, Any]]:
+    return [{"source_type": p.source_type, "source_id": p.source_id, "title": p.title, "url": p.url, "score": p.score}
+            for p in cited]
 
 
 def confidence_of(passages: Sequence[Passage], ranked: Sequence[Any], intent_confidence: float, answer: str,
