@@ -79,8 +79,9 @@ def query_pattern(questions: list[str]) -> str:
     """The two words the group's questions share most (ties: first seen), e.g. "mobile app"."""
     counts: Counter[str] = Counter()
     for question in questions:
-        counts.update(set(w for w in re.findall(r"[a-z0-9][a-z0-9'-]+", question.lower())
-                          if w not in STOPWORDS and len(w) > 2))
+        # dict.fromkeys, not set: ties go to the first word seen, the same on every run (set order is hashed)
+        counts.update(list(dict.fromkeys(w for w in re.findall(r"[a-z0-9][a-z0-9'-]+", question.lower())
+                                         if w not in STOPWORDS and len(w) > 2)))
     top = [w for w, _ in counts.most_common(2)]
     return " ".join(top) if top else questions[0][:40]
 
