@@ -34,6 +34,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "api_key.manage": MANAGERS,                       # PRD: API Access
     "workspace.settings": MANAGERS,                   # PRD: Admin manages "settings"
     "audit.view": MANAGERS,                           # issue: audit log is owner/admin only
+    "integrations.manage": MANAGERS,                  # SMTP, Slack, outgoing webhooks and their delivery log
+    "privacy.manage": MANAGERS,                       # customer export/erasure, retention, workspace export
 }
 
 # Routes that need a signed-in user but no particular permission (own profile, own sessions).

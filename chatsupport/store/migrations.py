@@ -12,6 +12,7 @@ from pathlib import Path
 import apsw
 
 from chatsupport.store.db import NOW, StoreError, connect
+from chatsupport.store.admin_schema import ADMIN_SCHEMA
 from chatsupport.store.console_schema import CONSOLE_SCHEMA
 from chatsupport.store.inbox_schema import INBOX_SCHEMA
 from chatsupport.store.initial_schema import INITIAL_SCHEMA
@@ -229,6 +230,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "inbox: conversation search, saved filters, canned responses, read markers, notifications, "
                   "exports", INBOX_SCHEMA),
     Migration(11, "console: chatbot setup and brand, analytics rollups, answer reviews", CONSOLE_SCHEMA),
+    Migration(12, "admin: team invitations, MFA, API keys, integrations, privacy and retention, operations",
+              ADMIN_SCHEMA),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
