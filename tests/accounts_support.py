@@ -12,7 +12,8 @@ from litestar.testing import TestClient
 
 from chatsupport.app import create_app
 from chatsupport.config import Settings, load_settings
-from chatsupport.domain import accounts
+from chatsupport.domain import accounts, auth
+from chatsupport.domain.audit import Origin
 from conftest import make_env
 
 PASSWORD = "Secret#123"
@@ -119,3 +120,32 @@ class Page(HTMLParser):
             if form["id"] == form_id:
                 return form
         raise AssertionError(f"no form #{form_id} on the page; forms: {[f['id'] for f in self.forms]}")
+
+
+class Browser:
+    """One signed-in console browser: its session cookie and the CSRF token its pages carry."""
+
+    def __init__(self, client: TestClient, user: dict[str, Any]):
+        self.client = client
+        self.user = user
+        self.cookies = {"cs_session": auth.login(client.app.state.services, user["email"], PASSWORD, Origin(),
+                                                 kind="console").token}
+
+    def get(self, path: str) -> Any:
+        self.client.cookies.clear()
+        return self.client.get(path, cookies=self.cookies, follow_redirects=False)
+
+    def page(self, path: str) -> Page:
+        response = self.get(path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:500])
+        return Page(response.text)
+
+    def csrf(self) -> str:
+        page = self.page("/profile")
+        return next(f["fields"]["csrf_token"] for f in page.forms if "csrf_token" in f["fields"])
+
+    def post(self, path: str, data: dict[str, Any] | None = None, files: Any = None) -> Any:
+        token = self.csrf()
+        self.client.cookies.clear()
+        return self.client.post(path, data={"csrf_token": token, **(data or {})}, files=files, cookies=self.cookies,
+                                follow_redirects=False)

@@ -11,9 +11,7 @@ from typing import Any, Iterator
 import pytest
 from litestar.testing import TestClient
 
-from accounts_support import PASSWORD, Page, account_settings, add_user, bearer, login, open_client
-from chatsupport.domain import auth
-from chatsupport.domain.audit import Origin
+from accounts_support import Browser, Page, account_settings, add_user, bearer, login, open_client
 
 ROLES = ("owner", "admin", "agent", "viewer")
 SECTIONS = ("general", "hours", "ai", "escalation", "widget", "origins", "data", "behaviour")
@@ -27,34 +25,6 @@ def png(size: int = 0) -> bytes:
     body += chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
     padding = max(0, size - len(body) - 24)
     return body + (chunk(b"tEXt", b"c\x00" + b"x" * padding) if padding else b"") + chunk(b"IEND", b"")
-
-
-class Browser:
-    """One signed-in console browser: its session cookie and the CSRF token its pages carry."""
-
-    def __init__(self, client: TestClient, user: dict[str, Any]):
-        self.client = client
-        self.cookies = {"cs_session": auth.login(client.app.state.services, user["email"], PASSWORD, Origin(),
-                                                 kind="console").token}
-
-    def get(self, path: str) -> Any:
-        self.client.cookies.clear()
-        return self.client.get(path, cookies=self.cookies, follow_redirects=False)
-
-    def page(self, path: str) -> Page:
-        response = self.get(path)
-        assert response.status_code == 200, (path, response.status_code, response.text[:500])
-        return Page(response.text)
-
-    def csrf(self) -> str:
-        page = self.page("/profile")
-        return next(f["fields"]["csrf_token"] for f in page.forms if "csrf_token" in f["fields"])
-
-    def post(self, path: str, data: dict[str, Any] | None = None, files: Any = None) -> Any:
-        token = self.csrf()
-        self.client.cookies.clear()
-        return self.client.post(path, data={"csrf_token": token, **(data or {})}, files=files, cookies=self.cookies,
-                                follow_redirects=False)
 
 
 class World:
@@ -375,6 +345,24 @@ def test_workspace_brand_settings(world: World) -> None:
     assert zone.status_code == 422 and "time zone" in Page(zone.text).field_errors["timezone"]
     assert world.as_["agent"].get("/settings/workspace").status_code == 403
     assert world.as_["viewer"].post("/settings/workspace", {"name": "X"}).status_code == 403
+
+
+def test_brand_colours_reach_the_console_and_new_bots(world: World) -> None:
+    owner = world.as_["owner"]
+    saved = owner.post("/settings/workspace", {"name": "Console Bots", "primary_color": "#AA3300",
+                                               "secondary_color": "#002244", "timezone": "UTC"})
+    assert saved.status_code == 303
+    page = owner.get("/dashboard").text
+    assert '<link rel="stylesheet" href="/settings/workspace/brand.css">' in page
+    css = world.as_["viewer"].get("/settings/workspace/brand.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "--brand-primary: #AA3300" in css.text and "--brand-secondary: #002244" in css.text
+    theme = world.bot("Branded Bot")["widget_settings"]["theme"]
+    assert (theme["primary_color"], theme["secondary_color"]) == ("#AA3300", "#002244")
+    explicit = world.bot("Own Colours", widget_settings={"theme": {"primary_color": "#123456"}})
+    assert explicit["widget_settings"]["theme"]["primary_color"] == "#123456"
+    elsewhere = world.fresh.get("/settings/workspace/brand.css").text   # another workspace: its own (default) colours
+    assert "#AA3300" not in elsewhere and "--brand-primary: #2563EB" in elsewhere
 
 
 def test_logo_upload_checks_the_bytes_and_the_size(world: World) -> None:

@@ -52,6 +52,7 @@ def test_gaps_page_groups_questions_and_links_to_a_prefilled_faq(tmp_path: Path)
         assert response.status_code == 200
         page, elements = Page(response.text), Elements(response.text)
         assert elements.attrs["tab-gaps"]["aria-current"] == "page"
+        assert elements.attrs["tab-review"]["href"] == f"/chatbots/{bot['id']}/review"  # the learning loop's queue
         assert "Last 7 days" in page.texts["gaps-heading"]
         assert "4" in page.texts["gap-totals"]
         top = page.texts["gap-1"]

@@ -41,6 +41,29 @@ def view(ctx: Context, actor: Actor) -> dict[str, Any]:
             **{key: row["brand"].get(key, default) for key, default in DEFAULTS.items()}}
 
 
+def colours(conn: apsw.Connection, workspace_id: str) -> dict[str, str] | None:
+    """The colours an owner chose, or None while the workspace still has the defaults (never saved)."""
+    row = store.get(conn, workspace_id)
+    chosen = {key: row["brand"][key] for key in DEFAULTS if HEX.match(str(row["brand"].get(key, "")))} if row else {}
+    return chosen or None
+
+
+def stylesheet(conn: apsw.Connection, workspace_id: str) -> str:
+    """The console's brand layer: the colours as CSS variables (a stripe under the top bar) and the logo beside
+    the product name. Values are re-checked against HEX here, so nothing stored can inject CSS."""
+    row = store.get(conn, workspace_id)
+    if row is None:
+        return ""
+    chosen = {**DEFAULTS, **(colours(conn, workspace_id) or {})}
+    css = (f":root {{ --brand-primary: {chosen['primary_color']}; --brand-secondary: {chosen['secondary_color']}; }}\n"
+           ".topbar { border-bottom: 3px solid var(--brand-primary); }\n")
+    if row["logo_path"]:
+        css += (".brand::before { content: \"\"; display: inline-block; width: 1.5rem; height: 1.5rem;"
+                " margin-right: .5rem; vertical-align: middle; background: url(/settings/workspace/logo)"
+                " center / contain no-repeat; }\n")
+    return css
+
+
 def update(ctx: Context, actor: Actor, name: str, primary_color: str, secondary_color: str, timezone: str) -> None:
     name = " ".join(name.split())
     problems = [] if 1 <= len(name) <= 100 else [{"field": "name", "message": "1–100 characters."}]

@@ -16,6 +16,7 @@ import msgspec
 
 from chatsupport.domain.audit import Actor, pagination, record
 from chatsupport.domain.auth import Context
+from chatsupport.domain.brand import colours as brand_colours
 from chatsupport.domain.chatbot_schema import DEFAULTS, SETTINGS_SECTIONS, ChatbotCreate, ChatbotUpdate, \
     check_timezone
 from chatsupport.domain.permissions import allowed
@@ -92,9 +93,11 @@ def _check_name(conn: apsw.Connection, actor: Actor, name: str, except_id: str |
 def create(ctx: Context, actor: Actor, request: ChatbotCreate) -> dict[str, Any]:
     columns, settings = _split(msgspec.to_builtins(request))
     now = utc_now()
+    chosen = brand_colours(ctx.db.reader(), actor.workspace_id)   # a new bot wears the workspace's colours
+    defaults = merge(DEFAULTS, {"widget_settings": {"theme": chosen}}) if chosen else DEFAULTS
     bot = {"id": str(uuid.uuid4()), "workspace_id": actor.workspace_id, "name": columns["name"],
            "description": columns.get("description"), "status": columns.get("status", "active"),
-           "settings": merge(DEFAULTS, settings), "public_key": "pk_" + secrets.token_hex(16),
+           "settings": merge(defaults, settings), "public_key": "pk_" + secrets.token_hex(16),
            "identity_secret": "sk_" + secrets.token_hex(32), "allowed_origins": columns.get("allowed_origins", []),
            "version": 1, "created_by": actor.user_id, "created_at": now, "updated_at": now, "archived_at": None}
 

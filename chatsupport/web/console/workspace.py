@@ -80,4 +80,13 @@ async def logo(request: Request[Any, Any, Any]) -> Response[bytes]:
         "Content-Disposition": "inline; filename=logo." + path.suffix.lstrip(".")})
 
 
-ROUTES = [workspace_page, workspace_save, logo_upload, logo]
+@get("/settings/workspace/brand.css", **PAGE, **console_requires(AUTHENTICATED))
+async def brand_stylesheet(request: Request[Any, Any, Any]) -> Response[str]:
+    """Linked from every console page (no inline styles under the CSP)."""
+    db, workspace_id = services_of(request).db, actor_of(request).workspace_id
+    css = await asyncio.to_thread(lambda: brand.stylesheet(db.reader(), workspace_id))
+    return Response(css, media_type="text/css", headers={"Cache-Control": "private, no-cache",
+                                                         "X-Content-Type-Options": "nosniff"})
+
+
+ROUTES = [workspace_page, workspace_save, logo_upload, logo, brand_stylesheet]
