@@ -5,7 +5,7 @@ computation over a random history."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from accounts_support import add_user, bearer, error_code, login
 from analytics_support import Conv, Msg, known_history, seed
 from chatsupport.domain import analytics
 from chatsupport.domain.analytics_periods import resolve
+from chatsupport.store import analytics as analytics_store
 from chatsupport.store import conversations as conversation_store
 from conversation_support import Team, client, team  # noqa: F401 - shared fixtures
 
@@ -193,11 +194,10 @@ def rollup_tables(team: Team) -> dict[str, list[dict[str, Any]]]:
             ("analytics_buckets", "analytics_dimensions", "analytics_agents", "analytics_conversations")}
 
 
-def test_rollups_match_a_direct_computation_over_a_random_history(team: Team) -> None:
-    rng = random.Random(8)
+def random_history(rng: random.Random, count: int = 300) -> list[Conv]:
     statuses = ["active", "waiting", "resolved", "resolved", "abandoned", "escalated", "agent_handling"]
     history_rows = []
-    for _ in range(300):
+    for _ in range(count):
         status = rng.choice(statuses)
         created = f"2025-04-{rng.randint(1, 9):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00"
         messages = [Msg(0, "customer", f"question {rng.randint(1, 20)}")]
@@ -208,7 +208,11 @@ def test_rollups_match_a_direct_computation_over_a_random_history(team: Team) ->
                                  resolved_after=rng.randint(10, 5000) if status == "resolved" else None,
                                  rating=rng.choice([None, 1, 2, 3, 4, 5]) if status == "resolved" else None,
                                  reason="user_request" if status in ("escalated", "agent_handling") else None))
-    seed(team.db, team.ws, team.bot, history_rows)
+    return history_rows
+
+
+def test_rollups_match_a_direct_computation_over_a_random_history(team: Team) -> None:
+    seed(team.db, team.ws, team.bot, random_history(random.Random(8)))
     analytics.roll_up(team.db)
     m = dashboard(team, start_date="2025-04-01", end_date="2025-04-09")["conversation_metrics"]
     direct = team.db.query_one(
@@ -232,6 +236,46 @@ def test_rollups_match_a_direct_computation_over_a_random_history(team: Team) ->
     by_day = {r["day"]: r["n"] for r in team.db.query("SELECT substr(created_at, 1, 10) AS day, count(*) AS n FROM"
                                                       " conversations WHERE workspace_id = ? GROUP BY day", (team.ws,))}
     assert daily == by_day
+
+
+def test_hourly_copies_and_both_customer_count_plans_agree_with_the_source(team: Team) -> None:
+    """Long periods read whole hours from the hourly tables and count customers in customer order; short ones read
+    15-minute rows and sort. Both must give what the conversations table says, in zones with odd offsets too."""
+    seed(team.db, team.ws, team.bot, random_history(random.Random(21)))
+    analytics.roll_up(team.db)
+    for table, keys in (("analytics_buckets", "workspace_id, chatbot_id"),
+                        ("analytics_dimensions", "workspace_id, dimension, chatbot_id, key")):
+        summed = team.db.query(f"SELECT {keys}, substr(bucket, 1, 14) || '00' AS bucket, sum(count_col) AS n FROM"
+                               f" (SELECT *, {'conversations' if table == 'analytics_buckets' else 'count'} AS"
+                               f" count_col FROM {table}) GROUP BY {keys}, substr(bucket, 1, 14) ORDER BY 1, 2, 3, 4")
+        column = "conversations" if table == "analytics_buckets" else "count"
+        hourly = team.db.query(f"SELECT {keys}, bucket, {column} AS n FROM {table}_hourly ORDER BY 1, 2, 3, 4")
+        assert summed == hourly and hourly
+    for zone, offset in (("UTC", "+00:00"), ("Asia/Kolkata", "+05:30"), ("America/New_York", "-04:00")):
+        set_zone(team, zone)
+        for start, end in (("2025-04-01", "2025-04-09"), ("2025-04-04", "2025-04-04"), ("2025-03-20", "2025-04-30")):
+            body = dashboard(team, start_date=start, end_date=end)
+            local = f"datetime(created_at, '{offset}')"
+            inside = f"workspace_id = ? AND date({local}) BETWEEN ? AND ?"
+            direct = team.db.query_one(
+                f"SELECT count(DISTINCT customer_id) AS customers FROM conversations WHERE {inside}",
+                (team.ws, start, end))
+            hours = {r["h"]: r["n"] for r in team.db.query(
+                f"SELECT CAST(strftime('%H', {local}) AS INTEGER) AS h, count(*) AS n FROM conversations"
+                f" WHERE {inside} GROUP BY h", (team.ws, start, end))}
+            days = {r["d"]: r["n"] for r in team.db.query(
+                f"SELECT date({local}) AS d, count(*) AS n FROM conversations WHERE {inside} GROUP BY d",
+                (team.ws, start, end))}
+            m = body["conversation_metrics"]
+            assert m["total_conversations"] == sum(days.values()), (zone, start, end)
+            assert {h["hour"]: h["conversations"] for h in body["trends"]["hourly"] if h["conversations"]} == hours
+            assert {d["date"]: d["conversations"] for d in body["trends"]["daily"] if d["conversations"]} == days
+            first = body["period"]["start"][:16]
+            stop = (datetime.fromisoformat(body["period"]["end"].replace("Z", "+00:00")) + timedelta(seconds=1))
+            counted = analytics_store.customer_counts(team.db.reader(), team.ws, None, first,
+                                                      stop.strftime("%Y-%m-%dT%H:%M"))
+            assert counted["customers"] == direct["customers"], (zone, start, end)
+            assert counted["repeat_customers"] == m["returning_customers"]
 
 
 def test_a_viewer_sees_analytics_but_a_stranger_cannot(client: TestClient) -> None:

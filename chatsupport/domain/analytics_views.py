@@ -87,12 +87,15 @@ def conversation_metrics(t: dict[str, float], customers: Row, open_now: int, tod
     }
 
 
+HOURLY_COLUMNS = ("conversations", "ai_resolved_confirmed", "ai_resolved_assumed")
+
+
 def _trends(conn: Any, s: Scope) -> tuple[dict[str, float], list[dict[str, Any]], list[dict[str, Any]]]:
     """The period's totals, and its counters per local day and per local hour of day."""
     by_day = {row["day"]: row for row in store.bucket_sums(conn, s.workspace_id, s.chatbot_id, s.period.windows,
                                                            "day")}
     by_hour = {row["hour"]: row for row in store.bucket_sums(conn, s.workspace_id, s.chatbot_id, s.period.windows,
-                                                             "hour")}
+                                                             "hour", HOURLY_COLUMNS)}
     empty = {column: 0 for column in store.BUCKET_COLUMNS}
     daily = []
     for day in s.period.days:
@@ -172,8 +175,8 @@ def dashboard(db: Database, s: Scope, now: datetime | None = None) -> dict[str, 
     conn = db.reader()
     totals, daily, hourly = _trends(conn, s)
     today = resolve(s.period.zone, "today", now=at)
-    today_count = int(_sum(store.bucket_sums(conn, s.workspace_id, s.chatbot_id, today.windows,
-                                             "day"))["conversations"])
+    today_count = sum(int(row["conversations"]) for row in store.bucket_sums(
+        conn, s.workspace_id, s.chatbot_id, today.windows, "day", ("conversations",)))
     customers = store.customer_counts(conn, s.workspace_id, s.chatbot_id, *s.period.buckets)
     questions = common_questions(conn, s, 20)
     return {
