@@ -80,6 +80,13 @@ def _log_format(raw: str) -> str:
     return value
 
 
+def _hour(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 23:
+        raise ValueError("expected an hour between 0 and 23")
+    return value
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -144,12 +151,16 @@ SETTINGS: tuple[Setting, ...] = (
             "when they are private or loopback addresses (any port).", _host_list),
     Setting("TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto headers are believed.", _networks),
-    Setting("SMTP_HOST", "", "SMTP server for outgoing mail. Empty: no mail is sent; links are shown instead."),
+    Setting("SMTP_HOST", "", "SMTP server for outgoing mail. Empty: no mail is sent; links are shown instead. "
+            "A server saved in the console (Settings → Integrations) replaces all SMTP_* settings."),
     Setting("SMTP_PORT", "587", "SMTP server port (587 for STARTTLS, 465 for TLS).", _port),
     Setting("SMTP_USER", "", "User name for SMTP authentication (empty: no login)."),
     Setting("SMTP_PASSWORD", "", "Password for SMTP authentication.", secret=True),
     Setting("SMTP_FROM", "", "Sender address of outgoing mail, e.g. ChatSupport <support@example.com>."),
     Setting("SMTP_STARTTLS", "true", "Upgrade the SMTP connection with STARTTLS.", _bool),
+    Setting("WEBHOOK_RETRY_BASE", "10", "Seconds before the first retry of a failed webhook or Slack delivery; "
+            "later retries wait 6x, 30x, 180x and 720x as long (10 s, 1 min, 5 min, 30 min, 2 h).",
+            _positive_float),
     Setting("METRICS_TOKEN", "", "Bearer token that non-loopback clients present to read /metrics.", secret=True),
     Setting("LOG_FORMAT", "text", "Log line format: text or json.", _log_format),
     Setting("LOG_LEVEL", "INFO", "Lowest level logged: DEBUG, INFO, WARNING or ERROR.", _log_level),
@@ -162,6 +173,14 @@ SETTINGS: tuple[Setting, ...] = (
             "the forwarded address counts). 0: no per-IP cap (load benchmarks from one machine).", _non_negative_int),
     Setting("ARCHIVE_AFTER_DAYS", "90", "Days after which resolved and abandoned conversations are archived "
             "(hidden from the inbox unless asked for; nothing is deleted).", _positive_int),
+    Setting("BACKUP_ENABLED", "true", "Make a scheduled backup every day into DATA_DIR/backups.", _bool),
+    Setting("BACKUP_HOUR", "3", "UTC hour (0-23) after which the daily scheduled backup is made (a missed one is "
+            "made as soon as the server runs again).", _hour),
+    Setting("BACKUP_KEEP", "7", "Scheduled backups kept; older ones are deleted. Manual and pre-migration backups "
+            "are never deleted automatically.", _positive_int),
+    Setting("BACKUP_PASSPHRASE_FILE", "", "File whose first line is the passphrase that encrypts the backups the "
+            "instance makes itself (scheduled, \"Back up now\", pre-migration) and that `chatsupport backup` and "
+            "`restore` use by default. Empty: those backups are not encrypted."),
     Setting("MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted by the API, in bytes (uploads have "
             "their own limits).", _positive_int),
 )

@@ -17,6 +17,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_token": (401, "The token is invalid or has expired."),
     "wrong_password": (403, "The current password is incorrect."),
     "mfa_required": (401, "A one-time code is required."),
+    "mfa_invalid": (401, "The code is incorrect or was already used. Use the current code from your app, or a "
+                         "recovery code."),
+    "mfa_enrollment_required": (403, "Your workspace requires two-factor authentication. Sign in to the console "
+                                     "once to set it up, then sign in here with a code."),
     "forbidden": (403, "You do not have permission to do this."),
     "csrf_failed": (403, "The form expired or was not sent from this site. Reload the page and try again."),
     "signup_closed": (403, "Sign-up is closed on this instance."),
@@ -46,10 +50,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "backup_invalid": (400, "The file is not a ChatSupport backup archive."),
     "backup_corrupt": (400, "The backup archive is damaged: a checksum or the database integrity check failed."),
     "backup_too_new": (400, "The backup comes from a newer ChatSupport; upgrade before restoring it."),
+    "backup_passphrase": (400, "The backup is encrypted and the passphrase is missing or wrong."),
+    "backup_running": (409, "A backup is already running; wait for it to finish."),
     # conversations and answers
     "illegal_transition": (409, "The conversation cannot change to that state from its current one."),
     "conversation_closed": (409, "The conversation is archived; start a new one."),
     "already_taken": (409, "Another agent is handling this conversation."),
+    "agent_at_capacity": (409, "This agent already handles as many conversations as their limit allows. Resolve or "
+                               "hand one back first, or raise their limit under Settings → Team."),
     # the chat widget (docs/widget-protocol.md)
     "message_too_long": (413, "The message is too long (4,000 characters at most)."),
     "invalid_signature": (403, "The identity signature does not match this user id."),
@@ -61,7 +69,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     # bulk exports
     "export_not_ready": (409, "The export is still being written; try again when its status is completed."),
     "export_failed": (409, "The export failed; request it again."),
-    "mail_not_configured": (409, "No mail server is configured (CHATSUPPORT_SMTP_HOST), so nothing can be emailed."),
+    "integration_failed": (502, "The other server could not be reached or refused the request."),
+    "mail_not_configured": (409, "No mail server is configured (Settings → Integrations, or "
+                            "CHATSUPPORT_SMTP_HOST), so nothing can be emailed."),
+    # team invitations
+    "invitation_invalid": (404, "This invitation link is not valid, or it was withdrawn. Ask for a new one."),
+    "invitation_expired": (410, "This invitation has expired. Ask the person who invited you for a new link."),
+    "invitation_used": (410, "This invitation was already used. Sign in with the account it created."),
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from accounts_support import PASSWORD, account_settings, add_user, bearer, error_code, login, open_client
-from chatsupport.domain import auth
+from chatsupport.domain import auth, events
 from chatsupport.domain.audit import Origin
 from chatsupport.domain.permissions import allowed
 
@@ -71,6 +71,26 @@ class Tenant:
         self.ids["export_id"] = export.json()["export_id"]
         # an AI answer in the review queue (issue 8)
         self.ids["message_id"] = services.db.write(lambda conn: _bot_answer(conn, self.ids["conversation_id"]))
+        # an API key (issue 9)
+        key = client.post("/api/v1/api-keys", headers=self.owner_h, json={"name": "CI", "scopes": ["read"]})
+        assert key.status_code == 201, key.text
+        self.ids["key_id"] = key.json()["id"]
+        # a customer (issue 9, privacy): exported and erased by id
+        self.ids["customer_id"] = services.db.write(lambda conn: _customer(conn, self.owner["workspace_id"]))
+        # a team invitation (issue 9)
+        invited = client.post("/api/v1/team/invitations", headers=self.owner_h,
+                              json={"email": f"invitee@{name.lower()}.example", "role": "agent"})
+        assert invited.status_code == 201, invited.text
+        self.ids["invitation_id"] = invited.json()["id"]
+        # an outgoing webhook and one delivery of it (issue 9): recorded, never sent (no worker runs here)
+        hook = client.post("/api/v1/webhooks", headers=self.owner_h, json={
+            "url": f"https://hooks.{name.lower()}.example/", "events": ["conversation.created"]})
+        assert hook.status_code == 201, hook.text
+        self.ids["webhook_id"] = hook.json()["id"]
+        events.conversation_event(services.db, self.owner["workspace_id"], "conversation.created",
+                                  self.ids["conversation_id"])
+        self.ids["delivery_id"] = services.db.query_one("SELECT id FROM webhook_deliveries WHERE webhook_id = ?",
+                                                        (self.ids["webhook_id"],))["id"]
 
     def headers(self, path: str, role: str = "owner") -> dict[str, str]:
         """Console pages take the session cookie (a Bearer token is not a browser); API routes the token."""
@@ -93,6 +113,13 @@ def _bot_answer(conn: Any, conversation_id: str) -> str:
     asked = conversations.add_message(conn, conversation_id, "customer", "Why?")
     return conversations.add_message(conn, conversation_id, "bot", "Because.", ai_metadata={
         "outcome": "answered", "confidence": 0.5, "sources": [], "reply_to": asked})
+
+
+def _customer(conn: Any, workspace_id: str) -> str:
+    from chatsupport.store import conversations
+
+    return conversations.create_customer(conn, workspace_id, visitor_id="v_isolation0000", name="Iso Customer",
+                                         email="iso@customer.example")
 
 
 def _attachment(conn: Any, workspace_id: str, chatbot_id: str) -> str:

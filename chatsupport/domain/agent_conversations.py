@@ -10,6 +10,8 @@ refused with 409 ``already_taken`` (the same agent again is a no-op). A reply on
 (active, waiting, escalated) takes it over first, so the customer sees "agent joined" before the agent's words and
 the AI falls silent; resolved and abandoned conversations must be reopened first (409 ``illegal_transition``).
 Return to AI and resolve are open to any staff member, so a colleague can close what someone left behind.
+Taking a conversation live (takeover, a first reply, a handover) is refused with 409 ``agent_at_capacity`` once
+the agent handles their max concurrent conversations.
 
 Assignment is not a status: ``assigned_agent_id`` says who the conversation is for. On an ``agent_handling``
 conversation, assigning hands it over (the customer sees the new agent join); on any other it only names the
@@ -29,6 +31,7 @@ import apsw
 from chatsupport import live
 from chatsupport.domain import conversation_payloads as payloads
 from chatsupport.domain import conversations as states
+from chatsupport.domain import events
 from chatsupport.domain import notifications
 from chatsupport.domain.audit import Actor, record
 from chatsupport.domain.auth import Context
@@ -95,8 +98,21 @@ def _held_by_other(conversation: Row, agent_id: str) -> None:
         raise AppError("already_taken", details={"assigned_agent_id": conversation["assigned_agent_id"]})
 
 
+def _room_for_one_more(conn: apsw.Connection, workspace_id: str, agent: Row) -> None:
+    """An agent's max concurrent conversations (set under Settings → Team): one more live conversation beyond it
+    is refused with 409 ``agent_at_capacity``."""
+    limit = agent["max_concurrent_conversations"]
+    if limit is None:
+        return
+    held = users.conversations_held(conn, workspace_id, agent["id"]).get(agent["id"], 0)
+    if held >= limit:
+        raise AppError("agent_at_capacity", details={"agent_id": agent["id"], "max_concurrent_conversations": limit,
+                                                     "active_conversations": held})
+
+
 def _join(conn: apsw.Connection, actor: Actor, conversation: Row, agent: Row) -> Frames:
     conversation_id = conversation["id"]
+    _room_for_one_more(conn, actor.workspace_id, agent)
     new = states.transition(conn, actor.workspace_id, conversation_id, "agent_join", by_type="user",
                             by_id=actor.user_id, agent_id=agent["id"], data={"agent_id": agent["id"]})
     store.add_event(conn, conversation_id, "agent_joined", {"agent_id": agent["id"]}, "user", actor.user_id)
@@ -163,7 +179,9 @@ def reply(ctx: Context, actor: Actor, conversation_id: str, content: str) -> dic
                             "sender": {"type": "agent", "id": agent["id"], "name": message["sender_name"]},
                             "timestamp": message["created_at"]}}, frames + said
 
-    return _run(ctx, actor, conversation_id, work)
+    result = _run(ctx, actor, conversation_id, work)
+    events.message_created(ctx.db, actor.workspace_id, result["message"]["id"])
+    return result
 
 
 def return_to_ai(ctx: Context, actor: Actor, conversation_id: str) -> dict[str, Any]:
@@ -221,7 +239,9 @@ def resolve(ctx: Context, actor: Actor, conversation_id: str, resolution_note: s
                                                                     actor.user_id)),
             ("conversation:resolved", payloads.resolved(conversation_id))]
 
-    return _run(ctx, actor, conversation_id, work)
+    result = _run(ctx, actor, conversation_id, work)
+    events.conversation_event(ctx.db, actor.workspace_id, "conversation.resolved", conversation_id)
+    return result
 
 
 def reopen(ctx: Context, actor: Actor, conversation_id: str) -> dict[str, Any]:
@@ -259,6 +279,8 @@ def assign(ctx: Context, actor: Actor, conversation_id: str, agent_id: str) -> d
         if before == agent["id"]:
             return result, []
         handover = conversation["status"] == "agent_handling"
+        if handover:
+            _room_for_one_more(conn, actor.workspace_id, agent)
         collaboration.assign(conn, actor.workspace_id, conversation_id, agent["id"])
         store.add_event(conn, conversation_id, "assigned", {"agent_id": agent["id"], "previous_agent_id": before,
                                                             "handover": handover}, "user", actor.user_id)

@@ -36,6 +36,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "audit.view": MANAGERS,                           # issue: audit log is owner/admin only
     "integrations.manage": MANAGERS,                  # SMTP, Slack, outgoing webhooks and their delivery log
     "privacy.manage": MANAGERS,                       # customer export/erasure, retention, workspace export
+    "metrics.view": MANAGERS,                         # /metrics from off the box (loopback needs no token)
 }
 
 # Routes that need a signed-in user but no particular permission (own profile, own sessions).

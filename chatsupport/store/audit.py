@@ -50,3 +50,10 @@ def search(conn: apsw.Connection, workspace_id: str, filters: dict[str, str], li
         row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else None
         result.append(row)
     return result, total
+
+
+def actions(conn: apsw.Connection, workspace_id: str) -> list[str]:
+    """The action names this workspace's log holds, for the console's filter."""
+    rows = conn.execute("SELECT DISTINCT action FROM audit_logs WHERE workspace_id = ? ORDER BY action",
+                        (workspace_id,))
+    return [row["action"] for row in rows]

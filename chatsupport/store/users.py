@@ -11,7 +11,7 @@ from chatsupport.store.db import Row
 from chatsupport.store.instance_state import utc_now
 
 PUBLIC_COLUMNS = ("id, workspace_id, email, display_name, role, status, email_verified, timezone, "
-                  "last_login_at, created_at, updated_at")
+                  "max_concurrent_conversations, last_login_at, created_at, updated_at")
 
 
 def count(conn: apsw.Connection) -> int:
@@ -57,7 +57,7 @@ def password_hash(conn: apsw.Connection, user_id: str) -> str | None:
 
 def update(conn: apsw.Connection, user_id: str, **fields: Any) -> None:
     allowed = {"display_name", "password_hash", "role", "status", "email_verified", "last_login_at",
-               "last_active_at", "timezone"}
+               "last_active_at", "timezone", "max_concurrent_conversations"}
     if not fields or not set(fields) <= allowed:
         raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
     assignments = ", ".join(f"{name} = :{name}" for name in fields)
@@ -68,3 +68,13 @@ def update(conn: apsw.Connection, user_id: str, **fields: Any) -> None:
 def in_workspace(conn: apsw.Connection, workspace_id: str) -> list[Row]:
     return list(conn.execute(f"SELECT {PUBLIC_COLUMNS} FROM users WHERE workspace_id = ? AND deleted_at IS NULL"
                              " ORDER BY created_at, email", (workspace_id,)))
+
+
+def conversations_held(conn: apsw.Connection, workspace_id: str, user_id: str | None = None) -> dict[str, int]:
+    """How many conversations each staff member is handling live (``agent_handling``), by user id; one user's
+    count with ``user_id``. What an agent's max concurrent conversations limits."""
+    extra, params = ("AND assigned_agent_id = ?", (workspace_id, user_id)) if user_id else ("", (workspace_id,))
+    rows = conn.execute("SELECT assigned_agent_id AS id, count(*) AS n FROM conversations WHERE workspace_id = ?"
+                        f" AND status = 'agent_handling' AND assigned_agent_id IS NOT NULL {extra}"
+                        " GROUP BY assigned_agent_id", params)
+    return {row["id"]: row["n"] for row in rows}

@@ -6,3 +6,6 @@ from chatsupport.tasks import crawl  # noqa: F401
 from chatsupport.tasks import mail  # noqa: F401
 from chatsupport.tasks import exports  # noqa: F401
 from chatsupport.tasks import analytics  # noqa: F401
+from chatsupport.tasks import webhooks  # noqa: F401
+from chatsupport.tasks import backups  # noqa: F401
+from chatsupport.tasks import retention  # noqa: F401
