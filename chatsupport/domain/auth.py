@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import apsw
 
 from chatsupport.config import Settings
-from chatsupport.domain import jwt, passwords
+from chatsupport.domain import jwt, passwords, totp
 from chatsupport.domain.audit import Actor, Origin, record
 from chatsupport.domain.permissions import permissions_for
 from chatsupport.errors import AppError
@@ -138,10 +138,31 @@ def public_user(user: Row) -> dict[str, Any]:
 
 
 # --- login --------------------------------------------------------------------------------------------------
-def login(ctx: Context, email: str, password: str, origin: Origin, kind: str = "api") -> Session:
-    """Check credentials (throttled per client IP and email) and open a session of ``kind``."""
+def login(ctx: Context, email: str, password: str, origin: Origin, kind: str = "api",
+          code: str | None = None) -> Session:
+    """Check credentials (throttled per client IP and email), then the second factor, and open a session of
+    ``kind``. ``code`` is a TOTP or recovery code: without it a user with two-factor gets ``mfa_required``, and one
+    whose workspace requires two-factor but who has none gets ``mfa_enrollment_required``."""
+    row, rehash = check_password(ctx, email, password, origin)
+    second = totp.gate(ctx.db.reader(), row)
+    if second == "enrol":
+        raise AppError("mfa_enrollment_required")
+    if second == "code":
+        if not code:
+            raise AppError("mfa_required", "Two-factor authentication is on for this account: send the code from "
+                                           "the authenticator app (or a recovery code) as \"totp\" too.")
+        check_code(ctx, row, code, origin)
+    return finish_login(ctx, row, kind, origin, rehash)
+
+
+def _login_key(email: str, origin: Origin) -> str:
+    return f"login|{origin.ip or ''}|{email}"
+
+
+def check_password(ctx: Context, email: str, password: str, origin: Origin) -> tuple[Row, str | None]:
+    """The active user with these credentials and a new hash when the stored one uses old parameters."""
     email = normalize_email(email)
-    key = f"login|{origin.ip or ''}|{email}"
+    key = _login_key(email, origin)
     check_throttle(ctx.db, key)
     row = users.credentials(ctx.db.reader(), email) if email else None
     memory = ctx.settings.ARGON2_MEMORY_KIB
@@ -151,7 +172,31 @@ def login(ctx: Context, email: str, password: str, origin: Origin, kind: str = "
         raise AppError("invalid_credentials")
     rehash = passwords.hash_password(password, memory) if passwords.needs_rehash(row["password_hash"], memory) \
         else None
-    return ctx.db.write(lambda conn: _logged_in(conn, key, row, kind, origin, rehash))
+    return row, rehash
+
+
+def check_code(ctx: Context, user: Row, code: str, origin: Origin) -> None:
+    """The second factor, throttled per user like passwords (the code may come from another address)."""
+    key = f"mfa|{user['id']}"
+    check_throttle(ctx.db, key)
+    if not ctx.db.write(lambda conn: _checked_code(conn, ctx.secret_key, key, user, code, origin)):
+        raise AppError("mfa_invalid")
+
+
+def _checked_code(conn: apsw.Connection, secret_key: str, key: str, user: Row, code: str, origin: Origin) -> bool:
+    """Returns the outcome rather than raising, so a failure's count is committed."""
+    if totp.verify(conn, secret_key, user, code, origin):
+        sessions.clear_failures(conn, key)
+        return True
+    count_failure(conn, key)
+    record(conn, "user.login_failed", workspace_id=user["workspace_id"], user_id=user["id"],
+           user_email=user["email"], origin=origin, metadata={"reason": "bad_code"})
+    return False
+
+
+def finish_login(ctx: Context, user: Row, kind: str, origin: Origin, rehash: str | None = None) -> Session:
+    key = _login_key(normalize_email(user["email"]), origin)
+    return ctx.db.write(lambda conn: _logged_in(conn, key, user, kind, origin, rehash))
 
 
 def _failed_login(conn: apsw.Connection, key: str, email: str, row: Row | None, origin: Origin) -> None:
@@ -169,7 +214,8 @@ def _logged_in(conn: apsw.Connection, key: str, row: Row, kind: str, origin: Ori
         fields["password_hash"] = rehash
     users.update(conn, row["id"], **fields)
     user = users.get(conn, row["id"])
-    assert user is not None
+    if user is None or user["status"] != "active":  # deactivated between the password and the code step
+        raise AppError("invalid_credentials")
     session = start_session(conn, user, kind, origin)
     record(conn, "user.login", workspace_id=user["workspace_id"], user_id=user["id"], user_email=user["email"],
            origin=origin, resource_type="session", resource_id=session.family_id, metadata={"via": kind})

@@ -40,9 +40,10 @@ def _tokens(request: Request[Any, Any, Any], session: Session, status: int = 200
 
 @post("/api/v1/auth/login", status_code=200, **public())
 async def login(request: Request[Any, Any, Any], data: LoginRequest) -> Response[TokenResponse]:
-    """Email and password → access token (15 minutes) and refresh token (30 days, also set as a cookie)."""
+    """Email and password → access token (15 minutes) and refresh token (30 days, also set as a cookie). With
+    two-factor on, 401 ``mfa_required`` until ``totp`` (a code from the app, or a recovery code) is sent too."""
     session = await asyncio.to_thread(auth.login, services_of(request), data.email, data.password,
-                                      origin_of(request))
+                                      origin_of(request), code=data.totp)
     return _tokens(request, session)
 
 
@@ -99,7 +100,7 @@ async def forgot_password(request: Request[Any, Any, Any], data: ForgotPasswordR
     services, email = services_of(request), auth.normalize_email(data.email)
     await asyncio.to_thread(auth.rate_limit, services.db, f"reset|{email}", RESET_REQUESTS_PER_HOUR, HOUR)
     mailed = await asyncio.to_thread(accounts.request_reset, services, email, origin_of(request),
-                                     mail_configured(services.settings))
+                                     mail_configured(services.db, services.settings))
     if mailed:
         send_email(mailed["email"], "Reset your ChatSupport password", reset_email_body(mailed["url"]))
     return StatusResponse(status="ok")

@@ -17,6 +17,7 @@ Token = Annotated[str, Meta(min_length=1, max_length=512)]
 class LoginRequest(Struct):
     email: Email
     password: Secret
+    totp: Annotated[str, Meta(max_length=64)] | None = None  # a TOTP or recovery code, when two-factor is on
 
 
 class RegisterRequest(Struct):

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
-from chatsupport.domain import accounts, auth
+from chatsupport.domain import accounts, auth, mfa
 from chatsupport.domain.permissions import AUTHENTICATED
 from chatsupport.errors import AppError
 from chatsupport.web.auth import actor_of, clear_session_cookie, optional_actor, origin_of, services_of, \
@@ -69,6 +69,7 @@ async def login_page(request: Request[Any, Any, Any], next: str = "") -> Respons
 
 @post("/login", status_code=200, **PAGE, **public())
 async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The password step; with two-factor on (or required and not set up) the next step is a code page."""
     form = await request.form()
     values = form_values(form, "email", "password", "next")
     target = safe_next(values["next"])
@@ -76,13 +77,61 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
         problem = csrf_ok(request, form)
         if problem:
             raise problem
-        session = await asyncio.to_thread(auth.login, services_of(request), values["email"], values["password"],
-                                          origin_of(request), "console")
+        outcome = await asyncio.to_thread(mfa.start_login, services_of(request), values["email"], values["password"],
+                                          origin_of(request))
     except AppError as exc:
         return render(request, "auth/login.html", {"form": {"email": values["email"]}, "next": target,
                                                    **error_context(exc)}, status=exc.status,
                       headers=retry_headers(exc))
-    return _signed_in(request, session, target)
+    if isinstance(outcome, auth.Session):
+        return _signed_in(request, outcome, target)
+    return render(request, "auth/login_code.html", {"pending": outcome.token, "purpose": outcome.purpose,
+                                                    "setup": outcome.setup, "next": target})
+
+
+@post("/login/code", status_code=200, **PAGE, **public())
+async def login_code_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The second step: a code from the app or a recovery code, against the pending sign-in token."""
+    return await _second_step(request, "code")
+
+
+@post("/login/enrol", status_code=200, **PAGE, **public())
+async def login_enrol_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The workspace requires two-factor: the first code confirms the new app, then the recovery codes show once."""
+    return await _second_step(request, "enrol")
+
+
+async def _second_step(request: Request[Any, Any, Any], purpose: str) -> Response[Any]:
+    services, form = services_of(request), await request.form()
+    values = form_values(form, "pending", "code", "next")
+    target = safe_next(values["next"])
+    try:
+        problem = csrf_ok(request, form)
+        if problem:
+            raise problem
+        if purpose == "code":
+            session = await asyncio.to_thread(mfa.finish_code_login, services, values["pending"], values["code"],
+                                              origin_of(request))
+            return _signed_in(request, session, target)
+        session, codes = await asyncio.to_thread(mfa.finish_enrol_login, services, values["pending"],
+                                                 values["code"], origin_of(request))
+    except AppError as exc:
+        if exc.code == "invalid_token":  # expired or forged: back to the password step
+            return render(request, "auth/login.html", {"form": {}, "next": target, **error_context(exc)},
+                          status=exc.status)
+        setup = None
+        if purpose == "enrol":
+            user = await asyncio.to_thread(mfa.pending_user, services, values["pending"], purpose)
+            setup = await asyncio.to_thread(mfa.pending_setup, services, user)
+        shown = error_context(exc)
+        if exc.code == "mfa_invalid":  # said beside the field, like a mistyped set-up code
+            shown["field_errors"] = {"code": exc.message}
+        return render(request, "auth/login_code.html", {"pending": values["pending"], "purpose": purpose,
+                                                        "setup": setup, "next": target, **shown},
+                      status=exc.status, headers=retry_headers(exc))
+    page = render(request, "auth/recovery_codes.html", {"codes": codes, "next": target})
+    set_session_cookie(page, request, session.token)
+    return page
 
 
 @post("/logout", status_code=200, **PAGE, **console_requires(AUTHENTICATED))
@@ -140,5 +189,5 @@ async def verify_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     return render(request, "auth/verify_email.html", {"verified": user["email"]})
 
 
-ROUTES = [setup_page, setup_submit, login_page, login_submit, logout, reset_page, reset_submit, verify_page,
-          verify_submit]
+ROUTES = [setup_page, setup_submit, login_page, login_submit, login_code_submit, login_enrol_submit, logout,
+          reset_page, reset_submit, verify_page, verify_submit]
