@@ -1,5 +1,6 @@
-"""Who is calling, and may they: the actor from a Bearer token or the console session cookie, the permission
-guards every non-public route carries, session cookies, and CSRF tokens for console forms.
+"""Who is calling, and may they: the actor from a Bearer token (an access token or an API key) or the console
+session cookie, the permission guards every non-public route carries, session cookies, and CSRF tokens for
+console forms.
 
 Order matters and is the same everywhere: no valid credentials → 401 (or the login page for console pages),
 wrong role → 403, and only then does a handler look anything up (another workspace's id → 404).
@@ -19,7 +20,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
-from chatsupport.domain import auth
+from chatsupport.domain import api_keys, auth
 from chatsupport.domain.audit import Actor, Origin, record
 from chatsupport.domain.auth import SESSION_DAYS
 from chatsupport.domain.permissions import allowed
@@ -54,7 +55,10 @@ def origin_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Origin:
 
 
 def secure_cookies(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    return is_https(connection.scope, services_of(connection).settings.TRUSTED_PROXIES)
+    """Secure over https, and always when the operator declared an https PUBLIC_URL (a proxy that is not in
+    TRUSTED_PROXIES would otherwise hide the https and leave the session cookie sendable over plain http)."""
+    settings = services_of(connection).settings
+    return is_https(connection.scope, settings.TRUSTED_PROXIES) or settings.PUBLIC_URL.lower().startswith("https://")
 
 
 def actor_of(request: Request[Any, Any, Any]) -> Actor:
@@ -69,6 +73,8 @@ async def _resolve(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | No
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AppError("unauthorized", "Use an Authorization: Bearer access token.")
+        if api_keys.looks_like_key(token.strip()):
+            return await asyncio.to_thread(api_keys.actor_from_key, services, token.strip(), origin)
         return await asyncio.to_thread(auth.actor_from_access_token, services, token.strip(), origin)
     cookie = connection.cookies.get(SESSION_COOKIE)
     if not cookie:

@@ -1,7 +1,8 @@
 """``GET/PUT /api/v1/llm-providers``: the workspace's answer providers (chain order, cloud keys, daily token cap).
 
 Owner and admin only (``workspace.settings``). Responses never contain an API key: ``api_key_set`` and the last
-four characters (``api_key_hint``) are all that is shown.
+four characters (``api_key_hint``) are all that is shown. ``POST /api/v1/llm-providers/test`` makes one tiny call
+through a provider and reports whether it answered, how fast, or what went wrong.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Request, get, put
+from litestar import Request, get, post, put
 
-from chatsupport.llm import provider_config
+from chatsupport.llm import provider_check, provider_config
+from chatsupport.llm.provider_check import ProviderTestIn, ProviderTestOut
 from chatsupport.llm.provider_config import ProvidersIn
 from chatsupport.web.auth import actor_of, services_of
 from chatsupport.web.permissions import requires
@@ -32,4 +34,13 @@ async def put_llm_providers(request: Request[Any, Any, Any], data: ProvidersIn) 
                                    actor_of(request), data)
 
 
-ROUTES = [get_llm_providers, put_llm_providers]
+@post("/api/v1/llm-providers/test", status_code=200, **requires("workspace.settings"))
+async def test_llm_provider(request: Request[Any, Any, Any], data: ProviderTestIn) -> ProviderTestOut:
+    """One tiny real call (``ok`` false with ``error`` and ``message`` when it fails; still a 200: the test ran).
+    Blank ``base_url``/``model`` and an absent ``api_key`` use the saved values; the saved key is sent only to the
+    saved base URL."""
+    services = services_of(request)
+    return await provider_check.run(services.db, services.settings, services.secret_key, actor_of(request), data)
+
+
+ROUTES = [get_llm_providers, put_llm_providers, test_llm_provider]
