@@ -18,6 +18,7 @@ from chatsupport import live
 from chatsupport.domain import conversation_payloads as payloads
 from chatsupport.domain import handover, notifications
 from chatsupport.domain import conversations as states
+from chatsupport.domain import events
 from chatsupport.domain import widget
 from chatsupport.domain.chatbot_schema import DEFAULTS
 from chatsupport.domain.chatbots import merge
@@ -156,6 +157,10 @@ async def start(db: Database, visitor: Visitor, bot: Row, fields: Any, metadata:
         return conversation_id, [widget_store.message(conn, conversation_id, message_id)]  # type: ignore[list-item]
 
     conversation_id, messages = await db.awrite(write)
+    await events.after_commit(events.conversation_event, db, visitor.workspace_id, "conversation.created",
+                              conversation_id)
+    for message in messages:
+        await events.after_commit(events.message_created, db, visitor.workspace_id, message["id"])
     shown = [receive_payload(m) for m in messages]
     started = {"conversation_id": conversation_id, "status": "active", "messages": shown}
     live.publish("conversation:started", {**started, "chatbot_id": visitor.chatbot_id, "context": context},
@@ -185,6 +190,7 @@ async def send(db: Database, visitor: Visitor, conversation_id: str, content: st
 
     sent, before = await db.awrite(write)
     if not sent.duplicate:
+        await events.after_commit(events.message_created, db, visitor.workspace_id, sent.message["id"])
         publish("message:receive", receive_payload(sent.message), visitor, conversation_id)
         if sent.status != before:
             publish("conversation:status_changed", payloads.status_changed(conversation_id, before, sent.status,
@@ -230,6 +236,9 @@ async def request_human(db: Database, visitor: Visitor, bot: Row, conversation_i
     notifications.publish(notified)
     data = payloads.escalated(conversation_id, "user_request", notice, wait.seconds, wait.open_now)
     if notice_message is not None:
+        await events.after_commit(events.message_created, db, visitor.workspace_id, notice_message["id"])
+        await events.after_commit(events.conversation_event, db, visitor.workspace_id, "conversation.escalated",
+                                  conversation_id)
         publish("message:receive", receive_payload(notice_message, bot), visitor, conversation_id)
         publish("conversation:status_changed", payloads.status_changed(conversation_id, before, after, "customer"),
                 visitor, conversation_id)
@@ -252,6 +261,7 @@ async def rate(db: Database, visitor: Visitor, conversation_id: str, rating: Any
                         conversation["customer_id"])
 
     await db.awrite(write)
+    await events.after_commit(events.conversation_event, db, visitor.workspace_id, "csat.submitted", conversation_id)
     publish("csat:received", {"conversation_id": conversation_id, "rating": rating, "comment": text}, visitor,
             conversation_id)
     return {"conversation_id": conversation_id}

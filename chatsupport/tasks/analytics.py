@@ -5,7 +5,7 @@ from __future__ import annotations
 from huey import crontab
 
 from chatsupport.domain import analytics, reports
-from chatsupport.net.mail import mail_configured, send_mail
+from chatsupport.net.mail import mail_configured, mail_settings, send_mail
 from chatsupport.store import analytics as store
 from chatsupport.tasks.queue import huey
 from chatsupport.tasks.runtime import current
@@ -21,7 +21,7 @@ def roll_up_analytics() -> dict[str, int]:
 @huey.periodic_task(crontab(minute="5"))
 def deliver_scheduled_reports() -> int:
     runtime = current()
-    if not mail_configured(runtime.settings):
+    if not mail_configured(runtime.db, runtime.settings):
         return 0
     due = reports.due_reports(runtime.db)
     for item in due:
@@ -40,5 +40,8 @@ def send_analytics_report(workspace_id: str, first_day: str, last_day: str, reci
     workspace = store.workspace_settings(runtime.db.reader(), workspace_id)
     name = workspace["name"] if workspace else "ChatSupport"
     body = reports.email_body(name, report)
-    send_mail(runtime.settings, recipient, f"{name}: support report {first_day} to {last_day}", body,
+    mail = mail_settings(runtime.db, runtime.settings)
+    if mail is None:
+        return
+    send_mail(mail, recipient, f"{name}: support report {first_day} to {last_day}", body,
               [(filename, "application/pdf", pdf)])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
+import msgspec
+
 from litestar import Request, Response, get, post, put
 from litestar.params import Parameter
 from msgspec import Meta, Struct
@@ -28,6 +30,43 @@ class ReportSettings(Struct, forbid_unknown_fields=True):
     recipients: Annotated[list[Email], Meta(max_length=reports.MAX_RECIPIENTS)]
 
 
+class AnalyticsPeriod(Struct):
+    start: str
+    end: str
+    timezone: str
+    first_day: str
+    last_day: str
+    preset: str | None = None
+
+
+class Dashboard(Struct):
+    """The top level is typed; the sections are documented in docs/analytics.md."""
+
+    period: AnalyticsPeriod
+    chatbot_id: str | None
+    conversation_metrics: dict[str, Any]
+    agent_metrics: list[dict[str, Any]]
+    trends: dict[str, Any]
+    top_intents: list[dict[str, Any]]
+    common_questions: list[dict[str, Any]]
+    common_questions_sample_size: int
+    escalation_reasons: list[dict[str, Any]]
+    rollup_pending_buckets: int
+
+
+class ChatbotAnalytics(Struct):
+    chatbot_id: str | None
+    period: AnalyticsPeriod
+    metrics: dict[str, Any]
+    top_intents: list[dict[str, Any]]
+    hourly_distribution: list[dict[str, Any]]
+    daily_trend: list[dict[str, Any]]
+    sentiment_trend: list[dict[str, Any]]
+    common_questions: list[dict[str, Any]]
+    common_questions_sample_size: int
+    escalation_reasons: list[dict[str, Any]]
+
+
 class ReportQueued(Struct):
     queued: int
     recipients: list[str]
@@ -45,22 +84,24 @@ async def _scope(request: Request[Any, Any, Any], chatbot_id: str | None, period
 @get("/api/v1/analytics/dashboard", **requires("analytics.view"))
 async def analytics_dashboard(request: Request[Any, Any, Any], period: PeriodName | None = None,
                               start_date: LocalDate | None = None, end_date: LocalDate | None = None,
-                              chatbot_id: ChatbotId | None = None) -> dict[str, Any]:
+                              chatbot_id: ChatbotId | None = None) -> Dashboard:
     """Totals, rates (fractions 0–1), response and resolution times, CSAT, returning customers, daily and hourly
     trends in the workspace time zone, top intents, common questions, escalation reasons and per-agent metrics.
     ``period``: today, yesterday, last_7_days (default), last_30_days, this_month, last_month; or ``start_date``
     and ``end_date`` (YYYY-MM-DD, inclusive)."""
     scope = await _scope(request, chatbot_id, period, start_date, end_date)
-    return await asyncio.to_thread(analytics_views.dashboard, services_of(request).db, scope)
+    return msgspec.convert(await asyncio.to_thread(analytics_views.dashboard, services_of(request).db, scope),
+                           Dashboard)
 
 
 @get("/api/v1/chatbots/{chatbot_id:str}/analytics", **requires("analytics.view"))
 async def chatbot_analytics(request: Request[Any, Any, Any], chatbot_id: str, period: PeriodName | None = None,
                             start_date: LocalDate | None = None, end_date: LocalDate | None = None
-                            ) -> dict[str, Any]:
+                            ) -> ChatbotAnalytics:
     """One chatbot's analytics in the PRD §5.2.3 shape; another workspace's chatbot is "not found"."""
     scope = await _scope(request, chatbot_id, period, start_date, end_date)
-    return await asyncio.to_thread(analytics_views.chatbot_analytics, services_of(request).db, scope)
+    return msgspec.convert(await asyncio.to_thread(analytics_views.chatbot_analytics, services_of(request).db,
+                                                   scope), ChatbotAnalytics)
 
 
 @get("/api/v1/analytics/export", **requires("analytics.view"))
@@ -96,7 +137,8 @@ async def send_report_now(request: Request[Any, Any, Any], period: PeriodName | 
     """Email the PDF report of a period to the saved recipients now (409 ``mail_not_configured`` without SMTP)."""
     services = services_of(request)
     scope = await _scope(request, None, period, start_date, end_date)
-    recipients = await asyncio.to_thread(reports.send_now, services.db, mail_configured(services.settings),
+    recipients = await asyncio.to_thread(reports.send_now, services.db,
+                                         mail_configured(services.db, services.settings),
                                          actor_of(request), scope)
     first, last = scope.period.first_day.isoformat(), scope.period.last_day.isoformat()
     for recipient in recipients:

@@ -66,7 +66,7 @@ async def add_note(request: Request[Any, Any, Any], conversation_id: str, data: 
     is configured. Never shown to the customer."""
     services = services_of(request)
     added = await asyncio.to_thread(notes.add, services, actor_of(request), conversation_id, data.content,
-                                    mail=mail_configured(services.settings))
+                                    mail=mail_configured(services.db, services.settings))
     for to, subject, body in added.emails:
         send_email(to, subject, body)
     return msgspec.convert(added.note, NoteDetail)

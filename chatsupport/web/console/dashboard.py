@@ -133,7 +133,7 @@ async def _context(request: Request[Any, Any, Any], period: str | None, start_da
     context: dict[str, Any] = {
         "bots": bots, "presets": PRESETS, "params": params, "report": None, "problem": None,
         "query": _query(params), "can_manage": allowed(actor.role, "workspace.settings"),
-        "mail_ready": mail_configured(services.settings),
+        "mail_ready": mail_configured(services.db, services.settings),
         "schedule": await asyncio.to_thread(reports.report_settings, services.db, actor.workspace_id), **extra}
     try:
         scope = await asyncio.to_thread(analytics_views.scope, services.db, actor.workspace_id, chatbot_id or None,
@@ -180,7 +180,8 @@ async def send_report(request: Request[Any, Any, Any]) -> Response[Any]:
         scope = await asyncio.to_thread(analytics_views.scope, services.db, actor.workspace_id, None,
                                         form.get("period") or None, form.get("start_date") or None,
                                         form.get("end_date") or None)
-        recipients = await asyncio.to_thread(reports.send_now, services.db, mail_configured(services.settings),
+        recipients = await asyncio.to_thread(reports.send_now, services.db,
+                                             mail_configured(services.db, services.settings),
                                              actor, scope)
         for recipient in recipients:
             send_analytics_report(actor.workspace_id, scope.period.first_day.isoformat(),
@@ -198,7 +199,7 @@ async def _report_fragment(request: Request[Any, Any, Any], form: dict[str, Any]
         services, actor = services_of(request), actor_of(request)
         context = {"schedule": await asyncio.to_thread(reports.report_settings, services.db, actor.workspace_id),
                    "params": dict(zip(("period", "start_date", "end_date", "chatbot_id"), args)),
-                   "can_manage": True, "mail_ready": mail_configured(services.settings), **extra}
+                   "can_manage": True, "mail_ready": mail_configured(services.db, services.settings), **extra}
         return render(request, "dashboard/_report.html", context)
     return render(request, "dashboard/page.html", await _context(request, *args, **extra))
 

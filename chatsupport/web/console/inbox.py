@@ -423,7 +423,8 @@ async def add_note(request: Request[Any, Any, Any], conversation_id: str) -> Res
     content = str(form.get("content") or "")
 
     def write() -> None:
-        added = notes.add(services, actor, conversation_id, content, mail=mail_configured(services.settings))
+        mail = mail_configured(services.db, services.settings)
+        added = notes.add(services, actor, conversation_id, content, mail=mail)
         for to, subject, body in added.emails:
             send_email(to, subject, body)
 
