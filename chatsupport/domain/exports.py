@@ -43,6 +43,8 @@ FIELDS = ("id", "created_at", "customer_email", "customer_name", "status", "mess
           "resolved_at")
 MESSAGE_COLUMNS = ("message_timestamp", "message_sender_type", "message_sender_name", "message_content")
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+# Workspace exports (``domain.workspace_export``) share the exports table and its expiry; their files are zips.
+FILE_EXTENSIONS = (*FORMATS, "zip")
 KEEP = timedelta(days=7)
 BATCH = 500
 STALL = timedelta(minutes=15)
@@ -209,22 +211,33 @@ SINKS: dict[str, Callable[[TextIO, list[str], bool], CsvSink | JsonSink]] = {"cs
 
 
 def run(db: Database, exports_root: Path, export_id: str) -> None:
-    """The Huey job. Does nothing for an export that is gone or already finished, so a repeated job is harmless;
-    any error marks the export failed with a reason a person can act on, and leaves no partial file."""
+    """The Huey job of a conversations export."""
+    produce(db, exports_root, export_id, "conversations", lambda row: row["format"], _write)
+
+
+Writer = Callable[[Database, Row, Path], int]
+
+
+def produce(db: Database, exports_root: Path, export_id: str, kind: str, extension: Callable[[Row], str],
+            write: Writer) -> None:
+    """Run one export job of ``kind``: ``write`` fills a ``.part`` file (returning the rows written), which is
+    renamed into place when complete. Does nothing for an export that is gone or already finished, so a repeated
+    job is harmless; any error marks the export failed with a reason a person can act on, and leaves no partial
+    file."""
     row = store.get_for_job(db.reader(), export_id)
-    if row is None or row["status"] != "processing":
+    if row is None or row["status"] != "processing" or row["kind"] != kind:
         return
     folder = exports_root / row["workspace_id"]
-    final = folder / f"{row['id']}.{row['format']}"
+    final = folder / f"{row['id']}.{extension(row)}"
     partial = final.with_name(final.name + ".part")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        done = _write(db, row, partial)
+        done = write(db, row, partial)
         os.replace(partial, final)
         size = final.stat().st_size
         db.write(lambda conn: store.complete(conn, export_id, done, final.name, size, iso(now_utc())))
     except Exception as exc:  # noqa: BLE001 - recorded on the export for the person who asked for it
-        log.exception("export %s failed", export_id)
+        log.exception("%s export %s failed", kind, export_id)
         _discard(partial)
         reason = f"The file could not be written: {exc.strerror}." if isinstance(exc, OSError) and exc.strerror \
             else "The export stopped on an unexpected error (details are in the server log); request it again."
@@ -270,7 +283,7 @@ def remove_expired(db: Database, exports_root: Path, now: datetime) -> dict[str,
     gone = store.expired(db.reader(), stamp)
     stalled = store.stalled(db.reader(), iso(now - STALL))
     for row in gone + stalled:
-        for name in (f"{row['id']}.{ext}{part}" for ext in FORMATS for part in ("", ".part")):
+        for name in (f"{row['id']}.{ext}{part}" for ext in FILE_EXTENSIONS for part in ("", ".part")):
             _discard(exports_root / row["workspace_id"] / name)
 
     def write(conn: Any) -> None:

@@ -31,14 +31,16 @@ def _export(row: Row | None) -> Row | None:
 
 
 def insert(conn: apsw.Connection, row: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO exports(id, workspace_id, requested_by, format, request, total, created_at, updated_at,"
-                 " expires_at) VALUES (:id, :workspace_id, :requested_by, :format, :request, :total, :created_at,"
-                 " :created_at, :expires_at)", {**row, "request": json.dumps(row["request"])})
+    """``kind``: ``conversations`` (bulk exports) unless the row names another (``workspace``: a privacy export)."""
+    conn.execute("INSERT INTO exports(id, workspace_id, requested_by, kind, format, request, total, created_at,"
+                 " updated_at, expires_at) VALUES (:id, :workspace_id, :requested_by, :kind, :format, :request, :total,"
+                 " :created_at, :created_at, :expires_at)",
+                 {"kind": "conversations", **row, "request": json.dumps(row["request"])})
 
 
-def get(conn: apsw.Connection, workspace_id: str, export_id: str) -> Row | None:
-    return _export(conn.execute(f"SELECT {EXPORT_COLUMNS} FROM exports WHERE id = ? AND workspace_id = ?",
-                                (export_id, workspace_id)).fetchone())
+def get(conn: apsw.Connection, workspace_id: str, export_id: str, kind: str = "conversations") -> Row | None:
+    return _export(conn.execute(f"SELECT {EXPORT_COLUMNS} FROM exports WHERE id = ? AND workspace_id = ?"
+                                " AND kind = ?", (export_id, workspace_id, kind)).fetchone())
 
 
 def get_for_job(conn: apsw.Connection, export_id: str) -> Row | None:
@@ -46,9 +48,9 @@ def get_for_job(conn: apsw.Connection, export_id: str) -> Row | None:
     return _export(conn.execute(f"SELECT {EXPORT_COLUMNS} FROM exports WHERE id = ?", (export_id,)).fetchone())
 
 
-def recent(conn: apsw.Connection, workspace_id: str, now: str, limit: int) -> list[Row]:
-    rows = conn.execute(f"SELECT {EXPORT_COLUMNS} FROM exports WHERE workspace_id = ? AND expires_at > ?"
-                        " ORDER BY created_at DESC, id DESC LIMIT ?", (workspace_id, now, limit)).fetchall()
+def recent(conn: apsw.Connection, workspace_id: str, now: str, limit: int, kind: str = "conversations") -> list[Row]:
+    rows = conn.execute(f"SELECT {EXPORT_COLUMNS} FROM exports WHERE workspace_id = ? AND expires_at > ? AND kind = ?"
+                        " ORDER BY created_at DESC, id DESC LIMIT ?", (workspace_id, now, kind, limit)).fetchall()
     return [_export(row) for row in rows]  # type: ignore[misc]
 
 
