@@ -8,6 +8,7 @@ go to stderr as ``error [code]: message`` with a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,10 +33,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.replace(**{k: v for k, v in (("HOST", args.host), ("PORT", args.port)) if v is not None})
     configure_logging(settings)
-    print(f"ChatSupport {__version__} starting on http://{settings.HOST}:{settings.PORT} "
-          f"(data in {settings.data.root})", file=sys.stderr, flush=True)
+    logging.getLogger("chatsupport").info("ChatSupport %s starting on http://%s:%s (data in %s)", __version__,
+                                          settings.HOST, settings.PORT, settings.data.root)
     uvicorn.run(create_app(settings), host=settings.HOST, port=settings.PORT, log_config=None,
                 proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+                access_log=False,  # chatsupport.access writes the line, with the request id and the route
                 # off: compression more than doubles the memory each widget connection holds
                 ws_per_message_deflate=False)
     return 0
@@ -57,9 +59,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from chatsupport.domain.backups import backup_before_migrating
     from chatsupport.store.migrations import LATEST_VERSION, migrate
 
-    applied = migrate(settings.data.database)
+    applied = migrate(settings.data.database, before=backup_before_migrating(settings, _progress))
     for migration in applied:
         print(f"applied {migration.version:04d} {migration.name}")
     print(f"schema at version {LATEST_VERSION}" + ("" if applied else " (nothing to do)"))
@@ -84,15 +87,24 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.healthy else 1
 
 
+def _passphrase(args: argparse.Namespace, settings: Settings) -> str | None:
+    from chatsupport.domain.backup_crypto import read_passphrase
+    from chatsupport.domain.backups import instance_passphrase
+
+    return read_passphrase(Path(args.passphrase_file)) if args.passphrase_file else instance_passphrase(settings)
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from chatsupport.domain.backups import create_backup, list_backups
 
     if args.list:
         for info in list_backups(settings):
             schema = "?" if info.schema_version is None else info.schema_version
-            print(f"{info.path}\t{info.created_at}\t{info.size}\tschema {schema}")
+            state = "unreadable" if not info.readable else ("encrypted" if info.encrypted else "plain")
+            print(f"{info.path}\t{info.created_at}\t{info.size}\tschema {schema}\t{state}\t{info.kind}")
         return 0
-    path = create_backup(settings, Path(args.to) if args.to else None, progress=_progress)
+    path = create_backup(settings, Path(args.to) if args.to else None, progress=_progress,
+                         passphrase=_passphrase(args, settings))
     print(path)
     return 0
 
@@ -100,7 +112,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from chatsupport.domain.backups import restore_backup
 
-    aside = restore_backup(settings, Path(args.file).resolve(), force=args.force, progress=_progress)
+    aside = restore_backup(settings, Path(args.file).resolve(), force=args.force, progress=_progress,
+                           passphrase=_passphrase(args, settings))
     if aside:
         print(f"previous data kept in {aside}", file=sys.stderr)
     print(f"restored {args.file} into {settings.data.root}")
@@ -254,12 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check the installation; exit 1 when unhealthy").set_defaults(func=cmd_doctor)
 
     backup = sub.add_parser("backup", help="write a consistent backup archive (safe while serving)")
-    backup.add_argument("--to", metavar="FILE", help="archive path (default: DATA_DIR/backups/chatsupport-<UTC>.tar.gz)")
-    backup.add_argument("--list", action="store_true", help="list archives in DATA_DIR/backups")
+    backup.add_argument("--to", metavar="FILE",
+                        help="archive path (default: DATA_DIR/backups/chatsupport-<UTC>.tar.gz)")
+    backup.add_argument("--list", action="store_true", help="list archives in DATA_DIR/backups, one a line: path, "
+                        "time, size, schema version, plain/encrypted, kind")
+    backup.add_argument("--passphrase-file", metavar="F", help="encrypt with the passphrase on F's first line "
+                        "(default: CHATSUPPORT_BACKUP_PASSPHRASE_FILE, if set)")
     backup.set_defaults(func=cmd_backup)
 
     restore = sub.add_parser("restore", help="verify a backup archive and restore it into the data dir")
     restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted archive (default: "
+                         "CHATSUPPORT_BACKUP_PASSPHRASE_FILE)")
     restore.add_argument("--force", action="store_true", help="replace existing data (kept aside, not deleted)")
     restore.set_defaults(func=cmd_restore)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatsupport.config import Settings, ensure_secret_key
+from chatsupport.domain.backups import backup_before_migrating
 from chatsupport.retrieval.embedder import Embedder, shared_embedder
 from chatsupport.store.db import Database
 from chatsupport.store.lock import DataDirLock
@@ -57,7 +58,7 @@ def start_services(settings: Settings, *, run_worker: bool | None = None, hold_l
     lock = DataDirLock(layout.server_lock).acquire() if hold_lock else None
     try:
         secret = ensure_secret_key(settings)
-        applied = migrate(layout.database)
+        applied = migrate(layout.database, before=backup_before_migrating(settings, log.info))
         for migration in applied:
             log.info("applied migration %04d %s", migration.version, migration.name)
         db = Database(layout.database)

@@ -116,9 +116,9 @@ def test_backup_default_path_and_list(populated: Path) -> None:
     listing = run_cli(populated, "backup", "--list")
     assert listing.returncode == 0
     [line] = listing.stdout.splitlines()
-    archive, created_at, size, schema = line.split("\t")
+    archive, created_at, size, schema, state, kind = line.split("\t")
     assert archive == str(path) and created_at.endswith("Z") and int(size) == path.stat().st_size
-    assert schema == f"schema {LATEST_VERSION}"
+    assert (schema, state, kind) == (f"schema {LATEST_VERSION}", "plain", "manual")
     assert not list(populated.glob("backups/*.partial"))
 
 
@@ -252,3 +252,129 @@ def test_restore_of_a_missing_file_and_backup_of_nothing(tmp_path: Path) -> None
     nothing = run_cli(tmp_path / "empty", "backup")
     assert nothing.returncode == 1 and "error [not_found]" in nothing.stderr
     assert nothing.stdout == ""
+
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def test_encrypted_backup_lists_without_the_passphrase_and_restores_only_with_it(populated: Path,
+                                                                                 tmp_path: Path) -> None:
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text(PASSPHRASE + "\n")
+    secret.chmod(0o600)
+    made = run_cli(populated, "backup", "--passphrase-file", str(secret))
+    assert made.returncode == 0, made.stderr
+    archive = Path(made.stdout.strip())
+    assert archive.name.endswith(".enc.tar")
+    raw = archive.read_bytes()
+    assert b"SQLite format 3" not in raw and b"%PDF-1.7 pretend" not in raw and b"guide.pdf" not in raw
+    [line] = run_cli(populated, "backup", "--list").stdout.splitlines()
+    assert line.split("\t")[3:] == [f"schema {LATEST_VERSION}", "encrypted", "manual"]
+
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the passphrase\n")
+    for extra, code in ((), "backup_passphrase"), (("--passphrase-file", str(wrong)), "backup_passphrase"):
+        refused = run_cli(tmp_path / "elsewhere", "restore", str(archive), *extra)
+        assert refused.returncode == 1 and f"error [{code}]" in refused.stderr, refused.stderr
+        assert not (tmp_path / "elsewhere" / "chatsupport.db").exists()
+
+    tampered = bytearray(raw)
+    tampered[len(raw) // 2] ^= 0x01
+    (tmp_path / "tampered.enc.tar").write_bytes(bytes(tampered))
+    broken = run_cli(tmp_path / "elsewhere", "restore", str(tmp_path / "tampered.enc.tar"), "--passphrase-file",
+                     str(secret))
+    assert broken.returncode == 1 and "error [backup_corrupt]" in broken.stderr, broken.stderr
+
+    restored = run_cli(tmp_path / "elsewhere", "restore", str(archive), "--passphrase-file", str(secret))
+    assert restored.returncode == 0, restored.stderr
+    assert rows(tmp_path / "elsewhere" / "chatsupport.db") == [0]
+    assert (tmp_path / "elsewhere" / "uploads" / "bot1" / "guide.pdf").read_bytes() == b"%PDF-1.7 pretend " * 100
+    # the instance setting is the default passphrase for both commands
+    by_setting = run_cli(tmp_path / "third", "restore", str(archive), BACKUP_PASSPHRASE_FILE=str(secret))
+    assert by_setting.returncode == 0, by_setting.stderr
+
+
+def test_partial_and_foreign_files_are_not_listed_as_archives(populated: Path) -> None:
+    backups = populated / "backups"
+    backups.mkdir()
+    (backups / "chatsupport-20260101T000000Z.tar.gz.partial").write_bytes(b"half")
+    (backups / "notes.txt").write_text("hello")
+    (backups / "junk.tar.gz").write_bytes(b"not gzip")
+    lines = run_cli(populated, "backup", "--list").stdout.splitlines()
+    assert [line.split("\t")[0].rsplit("/", 1)[1] for line in lines] == ["junk.tar.gz"]
+    assert lines[0].split("\t")[3:5] == ["schema ?", "unreadable"]
+
+
+def test_encryption_streams_many_chunks_and_detects_truncation_and_reordering(tmp_path: Path) -> None:
+    from chatsupport.domain import backup_crypto
+    from chatsupport.errors import AppError
+
+    source = tmp_path / "inner.bin"
+    source.write_bytes(os.urandom(backup_crypto.CHUNK * 2 + 12345))
+    params, header = backup_crypto.new_parameters(PASSPHRASE), b'{"manifest": 1}'
+    with source.open("rb") as fh:
+        reader = backup_crypto.EncryptingReader(fh, source.stat().st_size, PASSPHRASE, params, header)
+        sealed = b"".join(iter(lambda: reader.read(10240), b""))
+    assert len(sealed) == reader.size == source.stat().st_size + 3 * backup_crypto.TAG
+    out = tmp_path / "out.bin"
+    backup_crypto.decrypt_stream(io.BytesIO(sealed), out, PASSPHRASE, params, header)
+    assert out.read_bytes() == source.read_bytes()
+
+    block = backup_crypto.CHUNK + backup_crypto.TAG
+    variants = {"truncated": sealed[:2 * block], "other header": sealed,
+                "reordered": sealed[block:2 * block] + sealed[:block] + sealed[2 * block:]}
+    for label, data in variants.items():
+        with pytest.raises(AppError) as caught:
+            backup_crypto.decrypt_stream(io.BytesIO(data), out, PASSPHRASE, params,
+                                         b"{}" if label == "other header" else header)
+        assert caught.value.code == "backup_corrupt", label
+    with pytest.raises(AppError) as wrong:
+        backup_crypto.decrypt_stream(io.BytesIO(sealed), out, "another passphrase", params, header)
+    assert wrong.value.code == "backup_passphrase"
+
+
+def test_restore_on_another_data_dir_brings_back_the_whole_instance(tmp_path: Path) -> None:
+    """Users, chatbots, documents with their vectors, conversations and uploaded files: an encrypted backup taken
+    while the server runs, restored on a fresh data dir, and served by a new instance from there."""
+    from accounts_support import bearer, login, open_client
+    from conversation_support import Team
+    from knowledge_support import DOCS, index_counts, kb_settings, pdf_bytes, upload, wait_settled
+
+    source, target = tmp_path / "source", tmp_path / "target"
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text(PASSPHRASE)
+    question = "how long does the warranty last"
+    with open_client(kb_settings(source)) as client:
+        team = Team(client, "Restore")
+        sent = upload(client, team.owner_h, team.bot, "warranty.pdf", pdf_bytes([
+            "Warranty\nEvery kettle carries a two-year warranty covering the heating element and the lid."]))
+        document = wait_settled(client, team.owner_h, sent.json()["id"])
+        assert document["status"] == "completed", document
+        counts = index_counts(client, document["id"])
+        conversation = team.conversation(status="escalated", text="My kettle stopped heating")
+        ask = {"chatbot_id": team.bot, "query": question, "top_k": 3}
+        before = client.post("/api/v1/knowledge-base/test", json=ask, headers=team.owner_h).json()
+        made = run_cli(source, "backup", "--passphrase-file", str(secret))  # while the server runs
+        assert made.returncode == 0, made.stderr
+    archive = Path(made.stdout.strip())
+    files = {p.relative_to(source / "uploads"): p.read_bytes() for p in (source / "uploads").rglob("*") if p.is_file()}
+    assert files, "the document upload is kept under uploads/"
+
+    restored = run_cli(target, "restore", str(archive), "--passphrase-file", str(secret))
+    assert restored.returncode == 0, restored.stderr
+    assert {p.relative_to(target / "uploads"): p.read_bytes()
+            for p in (target / "uploads").rglob("*") if p.is_file()} == files
+    with open_client(kb_settings(target)) as client:
+        owner = bearer(login(client, team.owner["email"]))
+        assert [bot["id"] for bot in client.get("/api/v1/chatbots", headers=owner).json()["data"]] == [team.bot]
+        docs = client.get(DOCS, params={"chatbot_id": team.bot}, headers=owner).json()["data"]
+        assert [(d["id"], d["status"]) for d in docs] == [(document["id"], "completed")]
+        assert index_counts(client, document["id"]) == counts  # chunks, FTS, vectors and bits all came back
+        after = client.post("/api/v1/knowledge-base/test", json=ask, headers=owner).json()
+        assert after["results"] and after["results"][0]["source_id"] == document["id"]
+        ranked = [(r["content"], r["score"]) for r in after["results"]]
+        assert ranked == [(r["content"], r["score"]) for r in before["results"]]
+        shown = client.get(f"/api/v1/conversations/{conversation}", headers=owner)
+        assert shown.status_code == 200, shown.text
+        assert "My kettle stopped heating" in shown.text
+        assert bearer(login(client, team.agent["email"]))  # every user, not only the owner

@@ -1,7 +1,7 @@
 """``chatsupport doctor``: what this installation is made of and whether it can serve.
 
 Read-only: it never creates the database or applies migrations. A check that fails makes the whole report
-unhealthy; a warning (pending migrations on a stopped instance, no LLM model) does not.
+unhealthy; a warning (pending migrations on a stopped instance, no LLM model, no recent backup) does not.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from typing import Any
 
 from chatsupport import __version__
 from chatsupport.config import Settings
+from chatsupport.domain.backups import last_backup
 from chatsupport.llm.providers.local import llama_status, resolve_model
 from chatsupport.retrieval.embedder import resolve_model_path
 from chatsupport.store.db import StoreError, capabilities, connect
 from chatsupport.store.migrations import LATEST_VERSION, current_version, pending
 
 MIN_FREE_BYTES = 500 * 1024 * 1024
+STALE_BACKUP_HOURS = 36  # a daily schedule with a few hours of slack
 PACKAGES = ("apsw", "sqlite-vec", "litestar", "uvicorn", "huey", "sentence-transformers", "torch",
             "llama-cpp-python", "pymupdf")
 
@@ -123,6 +125,20 @@ def _check_llama(settings: Settings, report: Report) -> None:
                    f"(n_ctx {settings.LLM_CONTEXT}, threads {settings.LLM_THREADS}/{settings.LLM_BATCH_THREADS})")
 
 
+def _check_backups(settings: Settings, report: Report) -> None:
+    """A warning, never a failure: a new install has no backup yet."""
+    last = last_backup(settings)
+    schedule = (f"daily after {settings.BACKUP_HOUR:02d}:00 UTC, {settings.BACKUP_KEEP} kept"
+                if settings.BACKUP_ENABLED else "scheduled backups off")
+    if last is None:
+        report.add("backups", False, f"none in {settings.data.backups} ({schedule})", warning=True)
+        return
+    hours = (last.age_seconds() or 0) / 3600
+    stale = hours > STALE_BACKUP_HOURS
+    report.add("backups", not stale, f"last {last.path.name}, {hours:.0f} h ago, {last.size / 1e6:.1f} MB"
+               f"{', encrypted' if last.encrypted else ''} ({schedule})", warning=stale)
+
+
 def run_doctor(settings: Settings) -> Report:
     report = Report()
     report.facts["versions"] = {"chatsupport": __version__, "python": platform.python_version(),
@@ -130,6 +146,7 @@ def run_doctor(settings: Settings) -> Report:
     report.facts["settings"] = settings.effective()
     _check_data_dir(settings, report)
     _check_database(settings, report)
+    _check_backups(settings, report)
     _check_models(settings, report)
     _check_llama(settings, report)
     return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import apsw
 
@@ -265,14 +266,21 @@ def pending(conn: apsw.Connection) -> list[Migration]:
     return [m for m in MIGRATIONS if m.version > version]
 
 
-def migrate(path: Path) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction; return what was applied."""
+BeforeMigrating = Callable[[int, list[Migration]], None]
+
+
+def migrate(path: Path, before: BeforeMigrating | None = None) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction; return what was applied. ``before(version,
+    pending)`` runs first when there is something to apply (the pre-migration backup hooks in here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     try:
         _ensure_table(conn)
         applied = []
-        for migration in pending(conn):
+        todo = pending(conn)
+        if todo and before is not None:
+            before(current_version(conn), todo)
+        for migration in todo:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(migration.sql)
