@@ -29,6 +29,9 @@ STATUSES = ("active", "inactive", "draft")
 LIMITS = {"question": 500, "answer": 10_000, "category": 100}
 MAX_TAGS = 20
 DUPLICATE = "Duplicate question found"
+# One import is one transaction and one report: a knowledge base's FAQs, not a data dump (a 5 MB CSV of tiny
+# rows would otherwise hold a million rows, their report and their embedding job in memory at once).
+MAX_IMPORT_ROWS = 5000
 
 
 def present(faq: Row) -> dict[str, Any]:
@@ -199,7 +202,13 @@ def _parse_csv(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[dict
         raise AppError("validation_error", "The CSV needs a header row with question and answer columns.",
                        details=[{"field": "file", "message": f"Missing column(s): {', '.join(missing)}."}])
     reader.fieldnames = header
-    rows = [(reader.line_num, {k: (v or "") for k, v in row.items() if k}) for row in reader]
+    rows = []
+    for row in reader:
+        if len(rows) == MAX_IMPORT_ROWS:
+            raise AppError("validation_error", f"The CSV has more than {MAX_IMPORT_ROWS:,} rows; split it into "
+                           "several files.", details=[{"field": "file", "message": f"More than {MAX_IMPORT_ROWS:,} "
+                                                                                   "rows."}])
+        rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k}))
     return rows, []
 
 

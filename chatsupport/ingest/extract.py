@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatsupport.errors import AppError
 from chatsupport.ingest.markdown_clean import clean_markdown, html_to_markdown
 
 SNIFF_BYTES = 8192
@@ -26,6 +27,9 @@ MIME_TYPES = {"pdf": "application/pdf", "html": "text/html", "text": "text/plain
               "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "csv": "text/csv"}
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 MIN_TEXT_CHARS = 20
+# The XML of a real Word document unpacks to a few MB (a 500-page manual: ~10 MB); a zip bomb's to gigabytes,
+# which python-docx would parse into memory whole. Media files do not count: they are never unpacked.
+MAX_DOCX_UNPACKED = 64 * MB
 HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--)", re.I)
 LEADING_COMMENTS = re.compile(rb"^\s*(?:<!--.*?-->\s*)+", re.S)
 
@@ -96,10 +100,18 @@ def confirm(kind: str, path: Path) -> None:
             with zipfile.ZipFile(path) as archive:
                 if "word/document.xml" not in archive.namelist():
                     raise UnsupportedType("This ZIP file is not a Word document (.docx).")
+                if docx_unpacked_size(archive) > MAX_DOCX_UNPACKED:
+                    raise AppError("too_large", f"The Word file unpacks to more than {MAX_DOCX_UNPACKED // MB} MB "
+                                                "of text, more than any real document: it cannot be used.")
         except zipfile.BadZipFile:
             return  # a damaged DOCX is accepted and then fails extraction with a clear reason
     elif kind in {"text", "markdown", "html", "csv"} and decode_text(path.read_bytes()) is None:
         raise UnsupportedType("The file is not readable text (it is binary or in an unknown encoding).")
+
+
+def docx_unpacked_size(archive: zipfile.ZipFile) -> int:
+    """What the parts python-docx parses unpack to, as the archive declares it (zipfile never reads past that)."""
+    return sum(info.file_size for info in archive.infolist() if not info.filename.startswith("word/media/"))
 
 
 def decode_text(data: bytes, partial: bool = False) -> str | None:
@@ -171,7 +183,13 @@ def extract_docx(path: Path, fallback_title: str) -> Extracted:
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            if docx_unpacked_size(archive) > MAX_DOCX_UNPACKED:
+                raise ExtractionError("extraction_failed", f"The Word file unpacks to more than "
+                                      f"{MAX_DOCX_UNPACKED // MB} MB of text, more than any real document.")
         document = docx.Document(str(path))
+    except ExtractionError:
+        raise
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ExtractionError("extraction_failed", "The Word file is damaged and could not be read.") from exc
     except Exception as exc:  # noqa: BLE001 - lxml and zip raise many kinds for broken files

@@ -24,9 +24,10 @@ from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import numpy as np
 
+from chatsupport import metrics
 from chatsupport.config import Settings
 from chatsupport.domain import conversations as states
-from chatsupport.domain import handover, notifications
+from chatsupport.domain import events, handover, notifications
 from chatsupport.domain.chatbot_schema import DEFAULTS
 from chatsupport.domain.chatbots import merge
 from chatsupport.errors import AppError
@@ -357,6 +358,7 @@ class AnswerEngine:
         if decision is not None:
             return await self._escalate(ctx, decision, started, text_before=text, meta=meta)
         message_id = await self.db.awrite(lambda conn: self._store_bot(conn, ctx, text, meta, "ai_replied"))
+        await events.after_commit(events.message_created, self.db, ctx["workspace_id"], message_id)
         return Turn("answered", text, meta["sources"], confidence, provider=usage.get("provider"),
                     message_id=message_id, ms=meta["processing_time_ms"])
 
@@ -370,6 +372,7 @@ class AnswerEngine:
         if decision is not None:
             return await self._escalate(ctx, decision, started, text_before=fallback, meta=meta)
         message_id = await self.db.awrite(lambda conn: self._store_bot(conn, ctx, fallback, meta, "ai_replied"))
+        await events.after_commit(events.message_created, self.db, ctx["workspace_id"], message_id)
         return Turn("declined", fallback, [], 0.0, message_id=message_id, ms=meta["processing_time_ms"])
 
     def _post_answer(self, ctx: dict[str, Any], outcome: str, confidence: float,
@@ -400,6 +403,9 @@ class AnswerEngine:
 
         message_id, notified = await self.db.awrite(write)
         notifications.publish(notified)
+        await events.after_commit(events.message_created, self.db, ctx["workspace_id"], message_id)
+        await events.after_commit(events.conversation_event, self.db, ctx["workspace_id"], "conversation.escalated",
+                                  ctx["conversation"]["id"])
         return Turn("escalated", text, meta["sources"], meta["confidence"], True, decision.reason,
                     meta.get("provider"), message_id, meta["processing_time_ms"])
 
@@ -435,10 +441,12 @@ def _catch_up(shown: str, final: str) -> list[dict[str, Any]]:
 def retrieve(db: Database, chatbot_id: str, query: str, vector: np.ndarray) -> list[Passage]:
     """Hybrid retrieval (``retrieval.search``'s halves and fusion): the ``TOP_K`` best sources, best first, each
     as its best chunk, followed by the next-best chunks of the first ``SENTENCE_SOURCES`` sources."""
+    started = time.perf_counter()
     keyword = keyword_scores(db, chatbot_id, query)
     semantic = vector_scores(db, chatbot_id, vector, also=list(keyword))
     fused = fuse(keyword, semantic, "hybrid")
     rows = knowledge_index.chunks_by_rowid(db.reader(), list(fused))
+    metrics.RETRIEVAL_LATENCY.observe("hybrid", seconds=time.perf_counter() - started)
     best = collapse(fused, rows)[:TOP_K]
     passages = [_passage(row, score, main=True) for score, row, _ in best]
     wanted = {_key(row): score for score, row, _ in best[:SENTENCE_SOURCES]}

@@ -40,6 +40,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from chatsupport import metrics
 from chatsupport.config import Settings, ensure_secret_key
 from chatsupport.llm.base import ChatRequest, Provider, ProviderError, StreamEvent
 from chatsupport.llm.providers.anthropic import AnthropicProvider
@@ -199,6 +200,7 @@ class ProviderChain:
                         outcome.streamed = True
                         yield StreamEvent(delta=event.delta, model=event.model)
         except ProviderError as exc:
+            metrics.LLM_LATENCY.observe(name, "failed", seconds=time.monotonic() - started)
             self._breaker(name).failure()
             self.result.attempts.append(Attempt(name, "failed", exc.reason, _ms(started)))
             log.warning("provider %s failed (%s); falling back", name, exc)
@@ -223,6 +225,7 @@ class ProviderChain:
         result.text = "".join(pieces)
         result.fallback_taken = any(a.outcome != "answered" for a in result.attempts)
         result.attempts.append(Attempt(name, "answered", "", _ms(started)))
+        metrics.observe_llm(name, time.monotonic() - started, result.tokens_in, result.tokens_out)
         if self.db is not None and self.workspace_id:
             await self.db.awrite(lambda conn: llm_usage.add_usage(
                 conn, self.workspace_id, llm_usage.today(), name, result.tokens_in, result.tokens_out))

@@ -14,12 +14,14 @@ per source (document or FAQ); FAQs get a small boost because an owner wrote them
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
 from apsw import Connection
 
+from chatsupport import metrics
 from chatsupport.retrieval.query import match_expression
 from chatsupport.store import knowledge_index as index
 from chatsupport.store.db import Database, Row
@@ -130,6 +132,7 @@ def search(db: Database, embedder: object, chatbot_id: str, query: str, top_k: i
     """The ``top_k`` best distinct sources for ``query`` within one chatbot, scores in 0..1."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    started = time.perf_counter()
     keyword = keyword_scores(db, chatbot_id, query) if mode != "vector" else {}
     vector: dict[int, float] = {}
     if mode != "keyword" and (query or "").strip():
@@ -138,6 +141,7 @@ def search(db: Database, embedder: object, chatbot_id: str, query: str, top_k: i
         vector = vector_scores(db, chatbot_id, query_vector, also=list(keyword) if mode == "hybrid" else ())
     fused = fuse(keyword, vector, mode)
     rows = index.chunks_by_rowid(db.reader(), list(fused))
+    metrics.RETRIEVAL_LATENCY.observe(mode, seconds=time.perf_counter() - started)
     return [_hit(rank, score, row, count, keyword, vector)
             for rank, (score, row, count) in enumerate(collapse(fused, rows)[:top_k], start=1)]
 

@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from chatsupport.domain import faqs, knowledge
+from chatsupport import metrics
+from chatsupport.domain import events, faqs, knowledge
 from chatsupport.ingest import pipeline
 from chatsupport.ingest.extract import ExtractionError, extract
 from chatsupport.retrieval.embedder import Embedder, shared_embedder
@@ -42,15 +43,19 @@ def ingest(db: Database, embedder: Embedder, document_id: str) -> str:
         return "skipped"
     attempt = doc["attempt"]
     try:
-        return _run(db, embedder, doc, attempt)
+        status = _run(db, embedder, doc, attempt)
     except ExtractionError as exc:
         knowledge.fail(db, document_id, attempt, exc.code, exc.message)
-        return "failed"
+        status = "failed"
     except Exception:  # noqa: BLE001 - the owner sees a retryable failure; the log keeps the details
         log.exception("ingestion of document %s failed", document_id)
         knowledge.fail(db, document_id, attempt, "embedding_failed",
                        "The document could not be indexed because of an internal error. Retry it.")
-        return "failed"
+        status = "failed"
+    if status != "superseded":  # a newer upload of the document reports for itself
+        events.document_processed(db, document_id)
+    metrics.DOCUMENTS.inc(status)
+    return status
 
 
 def _run(db: Database, embedder: Embedder, doc: Row, attempt: int) -> str:
@@ -72,6 +77,8 @@ def _run(db: Database, embedder: Embedder, doc: Row, attempt: int) -> str:
     stats = {"page_count": extracted.page_count, "text_length": extracted.text_length, "title": extracted.title}
     done = knowledge.complete(db, doc_id, attempt, pipeline.chunk_rows(chunks), vectors, stats,
                               (embedder.name, embedder.dimension))
+    if done:
+        metrics.CHUNKS.inc(amount=len(chunks))
     return "completed" if done else "superseded"
 
 

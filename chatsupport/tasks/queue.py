@@ -6,12 +6,30 @@ start-up by ``use_queue_file`` because the data dir is a setting; until then the
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
-from huey import SqliteHuey
+from huey import SqliteHuey, signals
+from huey.api import Task
 from huey.consumer import Consumer
 
+from chatsupport import metrics
+
 huey = SqliteHuey("chatsupport", filename=":memory:", utc=True)
+_started: dict[str, float] = {}  # task id → when a worker picked it up
+
+
+@huey.signal(signals.SIGNAL_EXECUTING, signals.SIGNAL_COMPLETE, signals.SIGNAL_ERROR)
+def _time_jobs(signal: str, task: Task, *_: Any) -> None:
+    """Job counts and run times per task name (the metrics module is a leaf: this still imports nothing app-wide)."""
+    if signal == signals.SIGNAL_EXECUTING:
+        _started[task.id] = time.perf_counter()
+        return
+    started = _started.pop(task.id, None)
+    metrics.JOBS.inc(task.name, "completed" if signal == signals.SIGNAL_COMPLETE else "failed")
+    if started is not None:
+        metrics.JOB_DURATION.observe(task.name, seconds=time.perf_counter() - started)
 
 
 def use_queue_file(path: Path) -> None:

@@ -11,7 +11,10 @@ import logging
 import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
+import msgspec
+from litestar import Litestar, MediaType, Request, Response
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Template
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
@@ -19,6 +22,40 @@ from chatsupport.errors import ERRORS, AppError
 from chatsupport.web.security import request_id
 
 log = logging.getLogger(__name__)
+
+class ErrorInfo(msgspec.Struct):
+    code: str
+    message: str
+    request_id: str
+    details: Any = None
+
+
+class ErrorBody(msgspec.Struct):
+    """The one error shape, as the OpenAPI schema documents it."""
+
+    error: ErrorInfo
+
+
+# What any route may answer besides its success: malformed or invalid input, missing or insufficient
+# credentials, an unknown id, a state conflict, a body too large or of the wrong type, a rate limit.
+STANDARD_ERRORS = {400: "Malformed request", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
+                   409: "Conflicts with the current state", 413: "Too large", 415: "Unsupported content type",
+                   422: "Invalid fields", 429: "Too many requests"}
+_ERROR_SPECS = {status: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+                for status, text in STANDARD_ERRORS.items()}
+
+
+def document_errors(app: Litestar) -> None:
+    """Add the standard error responses to every documented operation (a route's own ``responses`` win).
+
+    Done once over the route table so that no handler can forget them, and so that the schema shows our error
+    shape instead of Litestar's default ``{"status_code", "detail"}`` for 400.
+    """
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if isinstance(handler, HTTPRouteHandler) and handler.include_in_schema:
+                handler.responses = {**_ERROR_SPECS, **(handler.responses or {})}
+
 
 _CODE_BY_STATUS = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from chatsupport.services import Services
 from chatsupport.store import migrations
 from chatsupport.web.permissions import public
 
 
+class Health(msgspec.Struct):
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, dict[str, Any]]  # database, extensions, migrations, embedder: each with "ok" and details
+
+
 @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False, **public())
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """200 while the process lives."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
 def readiness(services: Services) -> dict[str, Any]:
@@ -35,8 +46,9 @@ def readiness(services: Services) -> dict[str, Any]:
     return {"status": "ready" if all(c["ok"] for c in checks.values()) else "not_ready", "checks": checks}
 
 
-@get("/readyz", media_type=MediaType.JSON, **public())
-async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@get("/readyz", media_type=MediaType.JSON, **public(),
+     responses={503: ResponseSpec(data_container=Readiness, description="Not ready yet", generate_examples=False)})
+async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     """200 with its checks when database, extensions and embedder are ready; 503 with the same JSON until then."""
     report = await asyncio.to_thread(readiness, request.app.state.services)
-    return Response(report, status_code=200 if report["status"] == "ready" else 503)
+    return Response(msgspec.convert(report, Readiness), status_code=200 if report["status"] == "ready" else 503)

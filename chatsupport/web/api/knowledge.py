@@ -20,6 +20,8 @@ from chatsupport.domain import faqs, knowledge
 from chatsupport.errors import AppError
 from chatsupport.tasks.ingest import index_faqs, ingest_document
 from chatsupport.web import uploads
+from chatsupport.web.api.knowledge_schemas import DocumentOut, DocumentPage, FaqImportReport, FaqOut, FaqPage, \
+    KnowledgeTestResult
 from chatsupport.web.auth import actor_of, services_of
 from chatsupport.web.permissions import requires
 
@@ -88,41 +90,43 @@ async def accept_upload(request: Request[Any, Any, Any], chatbot_id: str | None 
 
 # --- documents ----------------------------------------------------------------------------------------------
 @post("/api/v1/knowledge-base/documents", status_code=201, **UPLOAD, **requires("knowledge.upload"))
-async def upload_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def upload_document(request: Request[Any, Any, Any]) -> DocumentOut:
     """multipart/form-data: ``file``, ``chatbot_id``, optional ``metadata`` (JSON: title, category, language,
     version) and ``replace_document_id`` (re-upload: the old document keeps serving until this one is ready).
     Limits: PDF 50 MB, DOCX 25 MB, TXT/Markdown/HTML 10 MB → 413 ``too_large``; the type is read from the
     content → 415 ``unsupported_type``."""
-    return await accept_upload(request)
+    return msgspec.convert(await accept_upload(request), DocumentOut)
 
 
 @put("/api/v1/knowledge-base/documents/{document_id:str}", status_code=201, **UPLOAD,
      **requires("knowledge.upload"))
-async def replace_document(request: Request[Any, Any, Any], document_id: str) -> dict[str, Any]:
+async def replace_document(request: Request[Any, Any, Any], document_id: str) -> DocumentOut:
     """Re-upload: a new document (returned) that replaces this one atomically once it is indexed."""
     old = await asyncio.to_thread(knowledge.get, services_of(request), actor_of(request), document_id)
-    return await accept_upload(request, chatbot_id=old["chatbot_id"], replaces=old["id"])
+    return msgspec.convert(await accept_upload(request, chatbot_id=old["chatbot_id"], replaces=old["id"]),
+                           DocumentOut)
 
 
 @get("/api/v1/knowledge-base/documents", **requires("knowledge.view"))
 async def list_documents(request: Request[Any, Any, Any], chatbot_id: Short, page: Page = 1,
-                         limit: Limit = 50) -> dict[str, Any]:
-    return await asyncio.to_thread(knowledge.search, services_of(request), actor_of(request), chatbot_id, page,
-                                   limit)
+                         limit: Limit = 50) -> DocumentPage:
+    return msgspec.convert(await asyncio.to_thread(knowledge.search, services_of(request), actor_of(request),
+                                                   chatbot_id, page, limit), DocumentPage)
 
 
 @get("/api/v1/knowledge-base/documents/{document_id:str}", **requires("knowledge.view"))
-async def get_document(request: Request[Any, Any, Any], document_id: str) -> dict[str, Any]:
+async def get_document(request: Request[Any, Any, Any], document_id: str) -> DocumentOut:
     """``status`` pending|processing|completed|failed, ``stage`` extracting|chunking|embedding, ``progress``."""
-    return await asyncio.to_thread(knowledge.get, services_of(request), actor_of(request), document_id)
+    doc = await asyncio.to_thread(knowledge.get, services_of(request), actor_of(request), document_id)
+    return msgspec.convert(doc, DocumentOut)
 
 
 @post("/api/v1/knowledge-base/documents/{document_id:str}/retry", status_code=200,
       **requires("knowledge.upload"))
-async def retry_document(request: Request[Any, Any, Any], document_id: str) -> dict[str, Any]:
+async def retry_document(request: Request[Any, Any, Any], document_id: str) -> DocumentOut:
     doc = await asyncio.to_thread(knowledge.retry, services_of(request), actor_of(request), document_id)
     await asyncio.to_thread(ingest_document, doc["id"])
-    return doc
+    return msgspec.convert(doc, DocumentOut)
 
 
 @delete("/api/v1/knowledge-base/documents/{document_id:str}", status_code=204, **requires("knowledge.upload"))
@@ -132,22 +136,24 @@ async def delete_document(request: Request[Any, Any, Any], document_id: str) -> 
 
 # --- FAQs ---------------------------------------------------------------------------------------------------
 @post("/api/v1/knowledge-base/faqs", status_code=201, **requires("knowledge.upload"))
-async def create_faq(request: Request[Any, Any, Any], data: FaqCreate) -> dict[str, Any]:
+async def create_faq(request: Request[Any, Any, Any], data: FaqCreate) -> FaqOut:
     services = services_of(request)
     fields = msgspec.to_builtins(data)
     chatbot_id = fields.pop("chatbot_id")
-    return await asyncio.to_thread(faqs.create, services, actor_of(request), services.embedder, chatbot_id, fields)
+    faq = await asyncio.to_thread(faqs.create, services, actor_of(request), services.embedder, chatbot_id, fields)
+    return msgspec.convert(faq, FaqOut)
 
 
 @get("/api/v1/knowledge-base/faqs", **requires("knowledge.view"))
 async def list_faqs(request: Request[Any, Any, Any], chatbot_id: Short, page: Page = 1,
-                    limit: Limit = 50) -> dict[str, Any]:
-    return await asyncio.to_thread(faqs.search, services_of(request), actor_of(request), chatbot_id, page, limit)
+                    limit: Limit = 50) -> FaqPage:
+    found = await asyncio.to_thread(faqs.search, services_of(request), actor_of(request), chatbot_id, page, limit)
+    return msgspec.convert(found, FaqPage)
 
 
 @post("/api/v1/knowledge-base/faqs/import", status_code=200, request_max_body_size=uploads.MAX_REQUEST_BYTES,
       **requires("knowledge.upload"))
-async def import_faqs(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def import_faqs(request: Request[Any, Any, Any]) -> FaqImportReport:
     """multipart/form-data: ``file`` (CSV with a header row: question,answer,category,tags — max 5 MB),
     ``chatbot_id``, optional ``overwrite_existing`` (true: a duplicate question updates that FAQ). Row numbers
     in ``errors`` count the header as row 1. Imported FAQs are embedded by a background job."""
@@ -162,19 +168,21 @@ async def import_faqs(request: Request[Any, Any, Any]) -> dict[str, Any]:
                                           data, overwrite)
     if ids:
         await asyncio.to_thread(index_faqs, ids)
-    return report
+    return msgspec.convert(report, FaqImportReport)
 
 
 @get("/api/v1/knowledge-base/faqs/{faq_id:str}", **requires("knowledge.view"))
-async def get_faq(request: Request[Any, Any, Any], faq_id: str) -> dict[str, Any]:
-    return await asyncio.to_thread(faqs.get, services_of(request), actor_of(request), faq_id)
+async def get_faq(request: Request[Any, Any, Any], faq_id: str) -> FaqOut:
+    return msgspec.convert(await asyncio.to_thread(faqs.get, services_of(request), actor_of(request), faq_id),
+                           FaqOut)
 
 
 @patch("/api/v1/knowledge-base/faqs/{faq_id:str}", **requires("knowledge.upload"))
-async def update_faq(request: Request[Any, Any, Any], faq_id: str, data: FaqUpdate) -> dict[str, Any]:
+async def update_faq(request: Request[Any, Any, Any], faq_id: str, data: FaqUpdate) -> FaqOut:
     services = services_of(request)
     changes = msgspec.to_builtins(data)
-    return await asyncio.to_thread(faqs.update, services, actor_of(request), services.embedder, faq_id, changes)
+    faq = await asyncio.to_thread(faqs.update, services, actor_of(request), services.embedder, faq_id, changes)
+    return msgspec.convert(faq, FaqOut)
 
 
 @delete("/api/v1/knowledge-base/faqs/{faq_id:str}", status_code=204, **requires("knowledge.upload"))
@@ -184,13 +192,14 @@ async def delete_faq(request: Request[Any, Any, Any], faq_id: str) -> None:
 
 # --- test your bot ------------------------------------------------------------------------------------------
 @post("/api/v1/knowledge-base/test", status_code=200, **requires("knowledge.view"))
-async def test_knowledge(request: Request[Any, Any, Any], data: KnowledgeTest) -> dict[str, Any]:
+async def test_knowledge(request: Request[Any, Any, Any], data: KnowledgeTest) -> KnowledgeTestResult:
     """The passages the bot would answer from: rank, score 0..1, source_type document|url|faq, source_id,
     content, metadata (filename and page for files; url and title for crawled pages; category and tags for
     FAQs)."""
     services = services_of(request)
-    return await asyncio.to_thread(knowledge.test_query, services, actor_of(request), services.embedder,
-                                   data.chatbot_id, data.query, data.top_k)
+    result = await asyncio.to_thread(knowledge.test_query, services, actor_of(request), services.embedder,
+                                     data.chatbot_id, data.query, data.top_k)
+    return msgspec.convert(result, KnowledgeTestResult)
 
 
 ROUTES = [upload_document, list_documents, get_document, replace_document, retry_document, delete_document,

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.response import File
 from multipart import MultipartSegment
@@ -45,6 +46,14 @@ def sniff(head: bytes) -> str | None:
 
 def folder(request: Request[Any, Any, Any]) -> Path:
     return runtime_of(request.app).services.settings.data.uploads / "attachments"
+
+
+class AttachmentOut(msgspec.Struct):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    url: str  # the visitor's download path; the frame adds ?token=
 
 
 class _File:
@@ -111,7 +120,7 @@ async def receive(request: Request[Any, Any, Any], path: Path) -> _File:
 
 @post("/widget/api/attachments", status_code=201, request_max_body_size=widget.MAX_ATTACHMENT_BYTES + 64 * 1024,
       **public())
-async def upload_attachment(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def upload_attachment(request: Request[Any, Any, Any]) -> AttachmentOut:
     visitor = await visitor_of(request)
     runtime = runtime_of(request.app)
     key = f"attachments:{visitor.chatbot_id}:{visitor.visitor_id}"
@@ -132,7 +141,7 @@ async def upload_attachment(request: Request[Any, Any, Any]) -> dict[str, Any]:
         upload.path.unlink(missing_ok=True)
         raise
     runtime.limiter.hit(key, limits.ATTACHMENTS)
-    return visitor_chat.attachment_summary(row)
+    return msgspec.convert(visitor_chat.attachment_summary(row), AttachmentOut)
 
 
 def download(request: Request[Any, Any, Any], row: Row) -> File:

@@ -16,6 +16,7 @@ import time
 from typing import Any, AsyncIterator
 
 from litestar import Request, get, post
+from msgspec import Struct
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from chatsupport import live
@@ -33,6 +34,15 @@ MAX_WAIT_SECONDS = 55
 RETRY_MS = 1000
 
 
+class FrameEvents(Struct):
+    events: list[dict[str, Any]]  # {"event", "data"} frames, as docs/widget-protocol.md lists them
+
+
+class RefreshedToken(Struct):
+    token: str
+    token_expires_at: str
+
+
 def bearer(request: Request[Any, Any, Any]) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
@@ -47,22 +57,22 @@ async def visitor_of(request: Request[Any, Any, Any], token: str | None = None, 
 
 
 @post("/widget/api/messages", status_code=200, **public())
-async def post_frame(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def post_frame(request: Request[Any, Any, Any]) -> FrameEvents:
     """One visitor frame as the body → ``{"events": [...]}``, the answers the WebSocket would send at once."""
     visitor = await visitor_of(request)
     runtime = runtime_of(request.app)
     session = VisitorSession(runtime, visitor, client_ip(request.scope, runtime.services.settings.TRUSTED_PROXIES))
     body = await request.body()
     events = await session.handle_text(body.decode("utf-8", "replace"))
-    return {"events": events}
+    return FrameEvents(events=events)
 
 
 @post("/widget/api/token", status_code=200, **public())
-async def refresh_token(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def refresh_token(request: Request[Any, Any, Any]) -> RefreshedToken:
     """A fresh token for one that expired less than a day ago (a laptop waking up), same claims."""
     visitor = await visitor_of(request, grace=widget.REFRESH_GRACE_SECONDS)
     token, expires_at = widget.issue_token(runtime_of(request.app).secret, visitor)
-    return {"token": token, "token_expires_at": expires_at}
+    return RefreshedToken(token=token, token_expires_at=expires_at)
 
 
 @get("/widget/api/events", **public())

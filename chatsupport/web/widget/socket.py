@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from chatsupport import live
+from chatsupport import live, metrics
 from chatsupport.domain import widget
 from chatsupport.errors import AppError
 from chatsupport.web.client import client_ip
@@ -56,12 +56,14 @@ async def widget_socket(socket: WebSocket[Any, Any, Any]) -> None:
         return
     feed = Feed(runtime.hub)
     writer = asyncio.create_task(_write(socket, feed))
+    metrics.WIDGET_SOCKETS.inc()
     try:
         await feed.add(live.chatbot_channel(visitor.chatbot_id))
         ip = client_ip(socket.scope, runtime.services.settings.TRUSTED_PROXIES)
         session = VisitorSession(runtime, visitor, ip, feed.add)
         await _read(socket, session, feed)
     finally:
+        metrics.WIDGET_SOCKETS.dec()
         runtime.connections.release(visitor.workspace_id)
         writer.cancel()
         await feed.close()
