@@ -33,6 +33,7 @@ from chatsupport.retrieval.evaluation import index_corpus, read_questions
 from chatsupport.store import knowledge_index as index
 from chatsupport.store.db import Database
 from chatsupport.store.migrations import migrate
+from quick import add_quick_flag, write_results
 
 rng = np.random.default_rng(11)
 
@@ -79,8 +80,9 @@ async def measure(engine: AnswerEngine, workspace_id: str, chatbot_id: str,
     return [await first_byte_ms(engine, workspace_id, chatbot_id, q) for q in questions]
 
 
-def report(results: list[tuple[float, str | None]], chunks: int) -> None:
+def report(results: list[tuple[float, str | None]], chunks: int) -> dict[str, dict[str, float]]:
     groups = {"all": [ms for ms, _ in results]}
+    summary: dict[str, dict[str, float]] = {}
     for ms, provider in results:
         groups.setdefault(f"answered by {provider}" if provider else "declined or escalated", []).append(ms)
     for label, times in groups.items():
@@ -88,6 +90,9 @@ def report(results: list[tuple[float, str | None]], chunks: int) -> None:
         p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
         print(f"{chunks} chunks, {len(times)} questions ({label}): first byte p50 {statistics.median(times):.0f} ms, "
               f"p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms")
+        summary[label] = {"questions": len(times), "p50_ms": statistics.median(times), "p95_ms": p95,
+                          "max_ms": ordered[-1]}
+    return summary
 
 
 def main(argv: list[str]) -> int:
@@ -98,8 +103,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pad-to", type=int, default=0)
     parser.add_argument("--provider", default="extractive", choices=("extractive", "local"))
     parser.add_argument("--model", default="", help="GGUF path for --provider local")
+    add_quick_flag(parser, "the corpus indexed as is (no padding), 20 questions")
     args = parser.parse_args(argv)
     questions = [q["question"] for q in read_questions(Path(args.paths[-1]))]
+    if args.quick:
+        questions, args.pad_to = questions[:20], 0
     embedder = shared_embedder()
     embedder.encode(["warm"])
     with tempfile.TemporaryDirectory(prefix="chatsupport-bench-") as tmp:
@@ -118,7 +126,8 @@ def main(argv: list[str]) -> int:
             chunks = pad(db, chatbot_id, args.pad_to) if args.pad_to else \
                 db.query_one("SELECT count(*) AS n FROM knowledge_chunks WHERE chatbot_id = ?", (chatbot_id,))["n"]
             engine = AnswerEngine(db, embedder, make_provider(args.provider, args.model))
-            report(asyncio.run(measure(engine, workspace_id, chatbot_id, questions)), chunks)
+            summary = report(asyncio.run(measure(engine, workspace_id, chatbot_id, questions)), chunks)
+            write_results("answer_latency", args, {"chunks": chunks, "provider": args.provider, **summary})
         finally:
             db.close()
     return 0

@@ -32,6 +32,7 @@ from chatsupport.domain.audit import Actor  # noqa: E402
 from chatsupport.retrieval.evaluation import corpus_files, new_chatbot  # noqa: E402
 from chatsupport.services import start_services  # noqa: E402
 from chatsupport.tasks.crawl import crawl_site  # noqa: E402
+from quick import add_quick_flag, write_results  # noqa: E402
 
 SECTION_SIZE = 20
 
@@ -100,7 +101,10 @@ def main() -> None:
     parser.add_argument("--corpus", default="/work/shared/corpora/B-huggingface-hub-docs")
     parser.add_argument("--runs", type=int, default=1, help="fresh source each run (a re-crawl would be cheaper)")
     parser.add_argument("--model-cache", default="data/model-cache")
+    add_quick_flag(parser, "a 50-page site, one run")
     args = parser.parse_args()
+    if args.quick:
+        args.pages, args.runs = 50, 1
     with tempfile.TemporaryDirectory() as tmp, LocalSite() as site:
         served = build_site(site, Path(args.corpus), args.pages)
         settings = load_settings(env={
@@ -131,6 +135,8 @@ def main() -> None:
                   + (f" error: {result['error_message']}" if result["error_message"] else ""))
         print(f"median end-to-end: {statistics.median(r['seconds'] for r in results):.1f} s (target < 120 s)")
         services.stop()
+    write_results("crawl_site", args, {"pages": args.pages, "runs": results,
+                                       "median_seconds": statistics.median(r["seconds"] for r in results)})
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from quick import add_quick_flag, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, resource, sys, time
@@ -76,16 +78,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model-cache", default="data/model-cache")
+    add_quick_flag(parser, "1 run of each variant")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     cache = Path(args.model_cache).resolve()
     probe("onnx", cache)  # makes the export if missing, warms the page cache
     print(f"{'variant':<40} {'first vector s':>14} {'peak RSS MB':>12}")
+    rows = {}
     for name, run in (("embedder, ONNX (this product)", lambda: probe("onnx", cache)),
                       ("embedder, sentence-transformers (torch)", lambda: probe("st", cache)),
                       ("server: serve → /readyz 200 (ONNX)", lambda: server(cache))):
         results = [run() for _ in range(args.runs)]
-        print(f"{name:<40} {statistics.median(r['wall_s'] for r in results):>14.2f} "
-              f"{statistics.median(r['rss_mb'] for r in results):>12.0f}")
+        rows[name] = {"wall_s": statistics.median(r["wall_s"] for r in results),
+                      "rss_mb": statistics.median(r["rss_mb"] for r in results)}
+        print(f"{name:<40} {rows[name]['wall_s']:>14.2f} {rows[name]['rss_mb']:>12.0f}")
+    write_results("embedder_startup", args, {"runs": args.runs, "variants": rows})
 
 
 if __name__ == "__main__":

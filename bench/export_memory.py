@@ -27,6 +27,7 @@ from chatsupport.domain.audit import Actor
 from chatsupport.store.db import Database
 from chatsupport.store.migrations import migrate
 from chatsupport.store.presence import stamp
+from quick import add_quick_flag, write_results
 
 CHUNK = 2000
 
@@ -110,7 +111,11 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--formats", default="csv,json")
+    add_quick_flag(parser, "2,000 conversations x 10 messages")
     args = parser.parse_args()
+    if args.quick:
+        args.conversations, args.messages = 2000, 10
+    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         migrate(path)
@@ -124,11 +129,13 @@ def main() -> None:
             print(f"{'format':<8}{'conversations':>14}{'seconds':>9}{'conv/s':>9}{'file MiB':>10}"
                   f"{'RSS before MiB':>16}{'peak growth MiB':>17}")
             for fmt in args.formats.split(","):
-                r = measure(ctx, actor, Path(tmp) / "exports", fmt)
+                r = rows[fmt] = measure(ctx, actor, Path(tmp) / "exports", fmt)
                 print(f"{fmt:<8}{r['rows']:>14.0f}{r['seconds']:>9.2f}{r['per_s']:>9.0f}{r['mib']:>10.1f}"
                       f"{r['baseline_mib']:>16.1f}{r['growth_mib']:>17.1f}")
         finally:
             db.close()
+    write_results("export_memory", args, {"conversations": args.conversations, "messages": args.messages,
+                                          "formats": rows})
 
 
 if __name__ == "__main__":

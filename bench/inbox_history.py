@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from chatsupport.store.db import connect
 from chatsupport.store.migrations import migrate
+from quick import add_quick_flag, write_results
 
 CORPORA = Path("/work/shared/corpora")
 WORKSPACE = "bench-workspace"
@@ -142,7 +143,10 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    add_quick_flag(parser, "5,000 conversations, 50,000 messages")
     args = parser.parse_args()
+    if args.quick:
+        args.conversations, args.messages = 5000, 50_000
     path = args.data_dir / "chatsupport.db"
     if path.exists():
         raise SystemExit(f"{path} exists; give an empty data dir")
@@ -157,6 +161,8 @@ def main() -> None:
     conn.close()
     print(f"\n{made['c']:,} conversations, {made['m']:,} messages, {made['n']:,} notes in {path}"
           f" ({time.perf_counter() - began:.1f} s, {path.stat().st_size / 1e6:.0f} MB)")
+    write_results("inbox_history", args, {"conversations": made["c"], "messages": made["m"], "notes": made["n"],
+                                          "seconds": time.perf_counter() - began, "mb": path.stat().st_size / 1e6})
 
 
 if __name__ == "__main__":

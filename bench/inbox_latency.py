@@ -24,6 +24,7 @@ from chatsupport.domain.audit import Actor
 from chatsupport.domain.conversation_filters import from_query
 from chatsupport.domain.conversations import STATUSES
 from chatsupport.store.db import Database
+from quick import add_quick_flag, write_results
 
 WORKSPACE = "bench-workspace"
 
@@ -59,7 +60,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--runs", type=int, default=30)
+    add_quick_flag(parser, "10 runs per case (use on an inbox_history.py --quick data dir)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 10
+    rows = {}
     db = Database(args.data_dir / "chatsupport.db")
     ctx = BenchContext(db)
     agent = db.query_one("SELECT id, email FROM users WHERE workspace_id = ? LIMIT 1", (WORKSPACE,))
@@ -90,7 +95,9 @@ def main() -> None:
         total = result["pagination"]["total"]
         capped = "+" if result["pagination"]["total_capped"] else ""
         print(f"{name:<40}{p50:>9.1f}{p95:>9.1f}  {len(result['data'])} rows of {total}{capped}")
+        rows[name] = {"p50_ms": p50, "p95_ms": p95, "rows": len(result["data"]), "total": total}
     db.close()
+    write_results("inbox_latency", args, {"conversations": size, "runs": args.runs, "cases": rows})
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from widget_load import CONFIG, Server, free_port  # noqa: E402
+from quick import add_quick_flag, write_results  # noqa: E402
 
 AGENT_EMAIL, AGENT_PASSWORD = "agent@bench.example", "Bench#Secret1"
 PER_VISITOR = 5
@@ -177,8 +178,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between messages")
     parser.add_argument("--data-dir", help="where to put the data dir (default: a new temporary directory)")
     parser.add_argument("--port", type=int, default=0)
-    result = asyncio.run(run(parser.parse_args()))
+    add_quick_flag(parser, "100 messages")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages = 100
+    result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))
+    write_results("inbox_live", args, result)
     if result["p95_ms"] is None or result["received"] < result["messages"] or result["p95_ms"] > 500:
         sys.exit(1)
 

@@ -38,6 +38,7 @@ from chatsupport.ingest.extract import sniff
 from chatsupport.retrieval.evaluation import corpus_files, new_chatbot
 from chatsupport.services import start_services
 from chatsupport.tasks import ingest as ingest_task
+from quick import add_quick_flag, write_results
 
 
 def reading_order_embed(encoder: Any, texts: Sequence[str], batch: int = 32) -> list[bytes]:
@@ -113,7 +114,10 @@ def main() -> None:
     parser.add_argument("--slice", type=int, default=10, help="documents per interleaved slice")
     parser.add_argument("--torch", action="store_true", help="also time sentence-transformers once")
     parser.add_argument("--model-cache", default="data/model-cache")
+    add_quick_flag(parser, "the first 40 files, one round")
     args = parser.parse_args()
+    if args.quick:
+        args.limit, args.rounds = 40, 1
     files = corpus_files(Path(args.corpus))[:args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env={
@@ -163,6 +167,8 @@ def main() -> None:
                   "reading-order": "old pipeline.embed (reading order), same docs"}
         for key, label in labels.items():
             print(f"{label:<48} {med[key]:>15.1f}  {med[key] / med['raw']:>7.0%}")
+        write_results("ingest_speed", args, {"documents": len(ids), "chunks": len(texts),
+                                             "median_texts_per_s": med, "ingest_over_raw": statistics.median(ratios)})
         if args.torch:
             from sentence_transformers import SentenceTransformer
 

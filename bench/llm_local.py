@@ -28,6 +28,7 @@ from pathlib import Path
 
 from chatsupport.llm.base import ChatMessage, ChatRequest
 from chatsupport.llm.providers.local import LocalModel, LocalProvider
+from quick import add_quick_flag, write_results
 
 WORDS = ("account billing invoice refund password reset email team plan upgrade download export settings "
          "profile security login widget support message customer order delivery subscription cancel renew "
@@ -94,13 +95,17 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    add_quick_flag(parser, "prompts of 100 and 250 tokens, threads 1/1, 32 generated tokens")
     args = parser.parse_args()
+    if args.quick:
+        args.prompt_tokens, args.threads, args.gen_tokens = "100,250", "1/1", 32
     sizes = [int(s) for s in args.prompt_tokens.split(",")]
     rows = []
     for variant in args.threads.split(","):
         threads, _, batch = variant.partition("/")
         rows += run_variant(args.model, int(threads), int(batch or threads), sizes, args.gen_tokens, args.ctx,
                             args.seed)
+    write_results("llm_local", args, {"model": args.model.name, "rows": rows})
     if args.json:
         print(json.dumps(rows, indent=2))
         return

@@ -18,6 +18,7 @@ from pathlib import Path
 import pymupdf
 
 from chatsupport.ingest.extract import extract
+from quick import add_quick_flag, write_results
 
 WORDS = ("install configure token repository model dataset upload download access private public space "
          "inference endpoint cache branch commit revision license card metadata").split()
@@ -40,7 +41,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
+    add_quick_flag(parser, "200 pages, 3 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.pages, args.runs = 200, 3
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "manual.pdf"
         write_pdf(path, args.pages)
@@ -53,6 +57,8 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{args.pages} pages x {args.runs} runs: median {statistics.median(rates):.0f} pages/s, "
           f"slowest run {min(rates):.0f} pages/s (load {load})")
+    write_results("pdf_extract", args, {"pages": args.pages, "runs": args.runs, "slowest_pages_per_s": min(rates),
+                                        "median_pages_per_s": statistics.median(rates)})
 
 
 if __name__ == "__main__":

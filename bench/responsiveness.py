@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from chatsupport.retrieval.evaluation import corpus_files
+from quick import add_quick_flag, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Bench#12345"
@@ -91,7 +92,10 @@ def main() -> None:
     parser.add_argument("--corpus", default="/work/shared/corpora/B-huggingface-hub-docs")
     parser.add_argument("--limit", type=int, default=150, help="files to upload (0: all)")
     parser.add_argument("--model-cache", default="data/model-cache")
+    add_quick_flag(parser, "20 files")
     args = parser.parse_args()
+    if args.quick:
+        args.limit = 20
     files = corpus_files(Path(args.corpus))[:args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -105,7 +109,7 @@ def main() -> None:
                                    str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            run(base, files)
+            write_results("responsiveness", args, run(base, files))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -124,7 +128,7 @@ def wait_ready(base: str, timeout: float = 120) -> None:
     raise TimeoutError("server not ready")
 
 
-def run(base: str, files: list[Path]) -> None:
+def run(base: str, files: list[Path]) -> dict[str, Any]:
     wait_ready(base)
     api = httpx.Client(base_url=base, timeout=60)
     token = api.post("/api/v1/auth/login", json={"email": "bench@example.com", "password": PASSWORD}).json()[
@@ -165,11 +169,15 @@ def run(base: str, files: list[Path]) -> None:
     bad = [s for s in sampler.samples if s[3] != 200]
     if bad:
         print(f"non-200 answers: {len(bad)} (first: {bad[0][1]} → {bad[0][3]})")
+    summary: dict[str, Any] = {"files": len(ids), "settled_s": ingest, "chunks": chunks, "failed": failed,
+                               "non_200": len(bad), "latency": {}}
     for name in sampler.targets:
         idle = [s[2] for s in sampler.samples if s[1] == name and not s[4]]
         busy = [s[2] for s in sampler.samples if s[1] == name and s[4]]
         print(f"{name:<15} idle    {stats(idle)}")
         print(f"{name:<15} ingest  {stats(busy)}")
+        summary["latency"][name] = {"idle": stats(idle), "ingest": stats(busy)}
+    return summary
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from chatsupport.retrieval.evaluation import new_chatbot
 from chatsupport.store import knowledge_index as index
 from chatsupport.store.db import Database
 from chatsupport.store.migrations import migrate
+from quick import add_quick_flag, write_results
 
 DIM = 384
 rng = np.random.default_rng(7)
@@ -89,7 +90,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--model-cache", default="data/model-cache")
+    add_quick_flag(parser, "10k chunks, 50 queries")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.queries = [10000], 50
+    summary: dict[int, dict[str, dict[str, float]]] = {}
     embedder = Embedder(cache_dir=Path(args.model_cache).resolve())
     embedder.encode(["warm up"])
     centroids = rng.normal(0, 1, (2000, DIM)).astype(np.float32)
@@ -104,6 +109,9 @@ def main() -> None:
             vecs, texts = fill(db, bot, size, centroids)
             print(f"\n{size} chunks (filled in {time.perf_counter() - started:.0f}s)", file=sys.stderr)
             result = measure(db, embedder, bot, vecs, texts, args.queries)
+            summary[size] = {name: ({"mean": statistics.fmean(values)} if name == "recall@10" else
+                                    {"p50_ms": statistics.median(values), "p95_ms": pct(values, 95)})
+                             for name, values in result.items()}
             print(f"{size:>7} chunks  {'variant':<26} {'p50 ms':>7} {'p95 ms':>7}")
             for name, values in result.items():
                 if name == "recall@10":
@@ -111,6 +119,7 @@ def main() -> None:
                 else:
                     print(f"{'':>15}{name:<26} {statistics.median(values):>7.1f} {pct(values, 95):>7.1f}")
         db.close()
+    write_results("retrieval_scale", args, {"queries": args.queries, "sizes": summary})
 
 
 if __name__ == "__main__":

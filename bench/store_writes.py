@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chatsupport.store.db import Database
 from chatsupport.store.migrations import migrate
+from quick import add_quick_flag, write_results
 
 
 def run(sync: str, writes: int, threads: int) -> dict[str, float]:
@@ -48,11 +49,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--writes", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
+    add_quick_flag(parser, "2,000 writes (the documented run)")
     args = parser.parse_args()
+    if args.quick:
+        args.writes = 2000
     print(f"{'variant':<16}{'median ms':>10}{'p95 ms':>10}{'writes/s':>10}")
+    results = {}
     for sync in ("FULL", "NORMAL"):
-        r = run(sync, args.writes, args.threads)
+        r = results[sync] = run(sync, args.writes, args.threads)
         print(f"{'synchronous=' + sync:<16}{r['median_ms']:>10.2f}{r['p95_ms']:>10.2f}{r['writes_per_s']:>10.0f}")
+    write_results("store_writes", args, {"writes": args.writes, "threads": args.threads, "variants": results})
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ from typing import Any
 import httpx
 import websockets
 
+from quick import add_quick_flag, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = ("", "Hi! ", "Hello, ", "Quick question: ", "Hey there. ")
 SUFFIXES = ("", " Thanks!", " Thank you.", " Any idea?")
@@ -313,7 +315,10 @@ async def main() -> int:
     parser.add_argument("--restart", action="store_true")
     parser.add_argument("--ramp", default="")
     parser.add_argument("--step", type=float, default=90)
+    add_quick_flag(parser, "1,000 widgets at the same pace for 120 s, with the restart, no ramp")
     args = parser.parse_args()
+    if args.quick:
+        args.connections, args.duration, args.interval, args.restart, args.ramp = 1000, 120, 36, True, ""
     key = prepare(args.data_dir, args.corpus)
     asked = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
     # distinct phrasings, so repeated questions do not all hit the embedder's cache
@@ -323,17 +328,18 @@ async def main() -> int:
     try:
         await server.ready()
         print(f"server up, RSS {server.rss_mb():.0f} MB", flush=True)
-        await hold(server, key, questions, args.connections, args.duration, args.interval,
-                   f"{args.connections} widgets", restart=args.restart)
+        rows = [await hold(server, key, questions, args.connections, args.duration, args.interval,
+                           f"{args.connections} widgets", restart=args.restart)]
         best = 0
         for n in [int(x) for x in args.ramp.split(",") if x]:
-            row = await hold(server, key, questions, n, args.step, args.interval, f"ramp {n}")
-            if row["ack_p99"] <= 1000 and not row["errors"]:
+            rows.append(await hold(server, key, questions, n, args.step, args.interval, f"ramp {n}"))
+            if rows[-1]["ack_p99"] <= 1000 and not rows[-1]["errors"]:
                 best = n
         if args.ramp:
             print(f"most connections held with p99 ack <= 1 s: {best}")
     finally:
         server.stop()
+    write_results("widget_load", args, {"rows": rows, "most_held_p99_ack_1s": best if args.ramp else None})
     return 0
 
 

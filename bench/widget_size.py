@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from quick import add_quick_flag, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADER_BUDGET = 5 * 1024
@@ -62,6 +63,7 @@ def measure() -> dict[str, dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the sizes as JSON")
+    add_quick_flag(parser, "the same measurement (it takes a second)")
     args = parser.parse_args(argv)
     sizes = measure()
     over = []
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"budgets: loader ≤ {LOADER_BUDGET} B gzipped, whole widget ≤ {TOTAL_BUDGET} B gzipped")
         for line in over:
             print("OVER BUDGET:", line, file=sys.stderr)
+    write_results("widget_size", args, {"sizes": sizes, "over": over,
+                                        "budgets": {"loader_gzip": LOADER_BUDGET, "total_gzip": TOTAL_BUDGET}})
     return 1 if over else 0
 
 

@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_bench():  # noqa: ANN201 - the bench module
+    if str(ROOT / "bench") not in sys.path:   # as when run as a script: its neighbours (bench/quick.py) import
+        sys.path.insert(0, str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("widget_size", ROOT / "bench" / "widget_size.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
