@@ -235,14 +235,15 @@ def customer_counts(conn: apsw.Connection, workspace_id: str, chatbot_id: str | 
     sorting the range's rows (90 days at 1M messages: ~5x); a short range sorts its few rows."""
     bot, extra = _bot_filter(chatbot_id)
     scope = f"workspace_id = ?{bot}"
-    span = conn.execute(f"SELECT min(bucket) AS first, max(bucket) AS last FROM analytics_conversations"
-                        f" WHERE {scope}", (workspace_id, *extra)).fetchone()
+    # two statements: min() and max() together defeat SQLite's one-probe min/max optimisation (15 ms vs 0.02)
+    first, last = (conn.execute(f"SELECT {edge}(bucket) AS b FROM analytics_conversations WHERE {scope}",
+                                (workspace_id, *extra)).fetchone()["b"] for edge in ("min", "max"))
     index = ""
-    if span["first"] is not None:
+    if first is not None:
         def minutes(bucket: str) -> float:
             return datetime.strptime(bucket[:16], "%Y-%m-%dT%H:%M").timestamp() / 60
-        history = minutes(span["last"]) - minutes(span["first"]) + 15
-        covered = min(minutes(end), minutes(span["last"]) + 15) - max(minutes(start), minutes(span["first"]))
+        history = minutes(last) - minutes(first) + 15
+        covered = min(minutes(end), minutes(last) + 15) - max(minutes(start), minutes(first))
         if covered * 3 >= history:
             index = " INDEXED BY " + ("idx_analytics_conversations_bot_customer" if chatbot_id
                                       else "idx_analytics_conversations_customer")
