@@ -4,6 +4,9 @@ downloads that cannot reach outside the backups folder or a partial archive, and
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from litestar.testing import TestClient
 
 from accounts_support import Page, account_settings, add_user, audit_rows, open_client
 from chatsupport import __version__
+from chatsupport.store import instance_state
 from chatsupport.store.migrations import LATEST_VERSION
 from chatsupport.tasks import backups as backup_jobs
 from test_knowledge_console import console_login
@@ -117,3 +121,19 @@ def test_a_job_killed_half_way_reads_as_interrupted(tmp_path: Path) -> None:
         later = datetime.now(timezone.utc) + backup_jobs.STALE_AFTER + timedelta(minutes=1)
         state = backup_jobs.job_state(db, now=later)
         assert state["state"] == "interrupted" and "restarted" in state["message"]
+
+
+def test_a_job_whose_process_died_reads_as_interrupted_at_once(tmp_path: Path) -> None:
+    """A server SIGKILLed during "Back up now" leaves the state "running": the next start must not refuse a new
+    backup for half an hour."""
+    with open_client(account_settings(tmp_path / "data")) as client:
+        db = client.app.state.services.db
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        mark = backup_jobs.process_mark(child.pid)
+        running = {"state": "running", "message": "Archiving", "runner": mark, "updated_at": instance_state.utc_now()}
+        db.write(lambda conn: instance_state.put(conn, backup_jobs.JOB_KEY, json.dumps(running)))
+        assert backup_jobs.job_state(db)["state"] == "running"   # its process is alive: still running
+        child.kill()
+        child.wait()
+        assert backup_jobs.job_state(db)["state"] == "interrupted"
+        assert backup_jobs.request_backup(db, "owner@first.example")["state"] == "queued"

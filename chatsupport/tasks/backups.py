@@ -1,15 +1,18 @@
 """Backups as jobs: the daily scheduled one (checked every ten minutes, so a missed hour catches up) and the
 console's "Back up now", whose progress is kept in ``instance_state`` under ``backup_job`` for the page to poll.
 
-A job whose process died leaves its state "running"; after ``STALE_AFTER`` without progress it reads as
-interrupted, so the console can start another.
+A running job records the process that runs it; when that process is gone (the server was killed or
+restarted) the job reads as interrupted at once, so the console can start another. A job that never got a
+worker reads as interrupted after ``STALE_AFTER`` without progress.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import apsw
@@ -33,12 +36,32 @@ def _read(conn: apsw.Connection) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), or None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_mark(pid: int | None = None) -> str:
+    """A process as "pid:start": a pid alone may belong to another process after a crash."""
+    pid = pid or os.getpid()
+    return f"{pid}:{_started(pid)}"
+
+
+def _gone(mark: str) -> bool:
+    pid, _, started = mark.partition(":")
+    return _started(int(pid)) != started
+
+
 def job_state(db: Database, now: datetime | None = None) -> dict[str, Any] | None:
     """The last "Back up now" job: state (queued/running/done/failed/interrupted), message, path, times."""
     state = _read(db.reader())
     if state and state["state"] in ACTIVE:
         updated = datetime.fromisoformat(state["updated_at"].replace("Z", "+00:00"))
-        if (now or datetime.now(timezone.utc)) - updated > STALE_AFTER:
+        runner_gone = state["state"] == "running" and bool(state.get("runner")) and _gone(state["runner"])
+        if runner_gone or (now or datetime.now(timezone.utc)) - updated > STALE_AFTER:
             state = {**state, "state": "interrupted", "message": "The backup stopped (the server was restarted)."}
     return state
 
@@ -68,7 +91,7 @@ def request_backup(db: Database, requested_by: str) -> dict[str, Any]:
 def back_up_now() -> None:
     runtime = current()
     db = runtime.db
-    _save(db, state="running", message="Starting…")
+    _save(db, state="running", message="Starting…", runner=process_mark())
     try:
         path = make_instance_backup(runtime.settings, "manual",
                                     progress=lambda message: _save(db, message=message.capitalize()))
