@@ -83,10 +83,21 @@ class Soak:
         self.bot: dict[str, Any] = {}
         self.messages = self.answered = self.conversations = 0
 
-    async def setup(self, api: httpx.AsyncClient) -> None:
+    async def login(self, api: httpx.AsyncClient) -> None:
         token = await api.post(f"{self.base}/api/v1/auth/login", json={"email": OWNER, "password": PASSWORD})
         token.raise_for_status()
         self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    async def call(self, api: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An API call as the owner; an access token lives 15 minutes, so a 401 signs in again once."""
+        response = await api.request(method, f"{self.base}{path}", headers=self.headers, **kwargs)
+        if response.status_code == 401:
+            await self.login(api)
+            response = await api.request(method, f"{self.base}{path}", headers=self.headers, **kwargs)
+        return response
+
+    async def setup(self, api: httpx.AsyncClient) -> None:
+        await self.login(api)
         bot = await api.post(f"{self.base}/api/v1/chatbots", headers=self.headers, json={
             "name": "Soak Helper", "behavior_settings": {"response_delay": 0},
             # every question gets an answer to time (an escalation costs less, and stops the AI for the chat)
@@ -99,16 +110,14 @@ class Soak:
     # --- ingestion ------------------------------------------------------------------------------------------
     async def ingest(self, api: httpx.AsyncClient, seed: int) -> None:
         started = time.perf_counter()
-        made = await api.post(f"{self.base}/api/v1/knowledge-base/documents", headers=self.headers,
-                              data={"chatbot_id": self.bot["id"]},
-                              files={"file": (f"handbook-{seed}.md", handbook(seed), "text/markdown")})
+        made = await self.call(api, "POST", "/api/v1/knowledge-base/documents", data={"chatbot_id": self.bot["id"]},
+                               files={"file": (f"handbook-{seed}.md", handbook(seed), "text/markdown")})
         if made.status_code != 201:
             self.record.error(f"upload {made.status_code}")
             return
         while True:
             await asyncio.sleep(0.5)
-            doc = (await api.get(f"{self.base}/api/v1/knowledge-base/documents/{made.json()['id']}",
-                                 headers=self.headers)).json()
+            doc = (await self.call(api, "GET", f"/api/v1/knowledge-base/documents/{made.json()['id']}")).json()
             if doc["status"] in ("completed", "failed"):
                 break
         if doc["status"] == "failed":
