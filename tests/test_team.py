@@ -110,7 +110,7 @@ def test_invite_accept_once_without_a_mail_server(team: Team) -> None:
     valid_days = (auth.parse_iso(invitation["expires_at"]) - auth.parse_iso(invitation["created_at"])).days
     assert valid_days == 7
     token = _token(invitation)
-    stored = team.db.query_one("SELECT * FROM team_invitations WHERE id = ?", (invitation["id"],))
+    stored = team.db.query_one("SELECT * FROM invitations WHERE id = ?", (invitation["id"],))
     assert token not in str(stored) and stored["token_hash"] == auth.token_hash(token)  # only the hash is kept
 
     pending = client.get("/api/v1/team/invitations", headers=team.owner_h).json()["data"]
@@ -148,7 +148,7 @@ def test_invite_accept_once_without_a_mail_server(team: Team) -> None:
 def test_expired_revoked_and_replaced_invitations(team: Team) -> None:
     client = team.client
     expired = _invite(client, team.owner_h, "late@acme.example")
-    team.db.write(lambda conn: conn.execute("UPDATE team_invitations SET expires_at = '2020-01-01T00:00:00.000Z'"
+    team.db.write(lambda conn: conn.execute("UPDATE invitations SET expires_at = '2020-01-01T00:00:00.000Z'"
                                             " WHERE id = ?", (expired["id"],)))
     late = _accept(client, _token(expired))
     assert late.status_code == 410 and error_code(late) == "invitation_expired"

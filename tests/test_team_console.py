@@ -85,7 +85,7 @@ def test_invite_from_the_console_copy_link_renew_and_revoke(office: Office) -> N
     assert "copy the link" in shown.alerts[0]  # no mail server here
     link = _link(done.text)
     assert link.startswith("http://127.0.0.1:8000/invite/")
-    [row] = office.db.query("SELECT id, role FROM team_invitations")
+    [row] = office.db.query("SELECT id, role FROM invitations")
     assert row["role"] == "viewer" and f"invitation-{row['id']}" in shown.texts
     assert shown.form(f"revoke-{row['id']}")  # with a confirmation (data-confirm) in the markup
     assert 'data-confirm="Revoke the invitation for zed@acme.example?' in done.text

@@ -6,25 +6,13 @@ from __future__ import annotations
 
 from chatsupport.store.db import NOW  # noqa: F401  (parts use it in column defaults)
 
-# Team: invitations (7-day links, single use, only the token's SHA-256 stored). An agent's max concurrent
+# Team: invitations live in migration 1's ``invitations`` table (7-day links, single use, only the token's SHA-256
+# stored); the team pages also record whether the link was mailed and who accepted it. An agent's max concurrent
 # conversations is the users.max_concurrent_conversations column the first migration already has.
-TEAM_SCHEMA = f"""
-CREATE TABLE team_invitations (
-  id TEXT PRIMARY KEY,
-  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
-  email TEXT NOT NULL COLLATE NOCASE,
-  role TEXT NOT NULL CHECK (role IN ('owner','admin','agent','viewer')),
-  display_name TEXT NOT NULL DEFAULT '',
-  token_hash TEXT NOT NULL UNIQUE,
-  invited_by TEXT REFERENCES users(id) ON DELETE SET NULL,
-  mailed INTEGER NOT NULL DEFAULT 0,
-  created_at TEXT NOT NULL DEFAULT {NOW},
-  expires_at TEXT NOT NULL,
-  accepted_at TEXT,
-  accepted_user_id TEXT REFERENCES users(id) ON DELETE SET NULL,
-  revoked_at TEXT
-);
-CREATE INDEX idx_team_invitations_workspace ON team_invitations(workspace_id, created_at);
+TEAM_SCHEMA = """
+ALTER TABLE invitations ADD COLUMN mailed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE invitations ADD COLUMN accepted_user_id TEXT REFERENCES users(id) ON DELETE SET NULL;
+CREATE INDEX idx_invitations_workspace_created ON invitations(workspace_id, created_at);
 """
 
 # MFA: TOTP secrets (encrypted with the instance secret), recovery codes (hashed), workspace enforcement. A

@@ -24,6 +24,7 @@ ORPHAN_GRACE_SECONDS = 3600
 # The bell keeps a month of read notifications; unread ones nobody opened in three months are noise by then.
 READ_NOTIFICATION_DAYS = 30
 UNREAD_NOTIFICATION_DAYS = 90
+INVITATION_KEEP_DAYS = 30
 
 
 def sweep_attachment_files(db: Database, folder: Path, now: float) -> int:
@@ -52,7 +53,9 @@ def housekeep(db: Database, attachments: Path | None = None) -> dict[str, int]:
     def clean(conn: apsw.Connection) -> dict[str, int]:
         conn.execute(f"DELETE FROM refresh_tokens WHERE expires_at < {NOW}")
         tokens = conn.changes()
-        conn.execute(f"DELETE FROM invitations WHERE accepted_at IS NULL AND expires_at < {NOW}")
+        # an expired invitation stays listed (to renew) for a month, then goes
+        conn.execute("DELETE FROM invitations WHERE accepted_at IS NULL"
+                     f" AND expires_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{INVITATION_KEEP_DAYS} days')")
         invitations = conn.changes()
         notifications = collaboration.prune_notifications(conn, READ_NOTIFICATION_DAYS, UNREAD_NOTIFICATION_DAYS)
         instance_state.put(conn, "housekeeping_last_run", instance_state.utc_now())
