@@ -153,9 +153,11 @@ Window = tuple[str, str, str, str]   # (local date, first bucket, end bucket, UT
 def _pieces(windows: Sequence[Window], hourly: bool = True) -> tuple[list[Window], list[Window]]:
     """Each window split into its whole hours (read from the hourly tables) and the quarter hours at its edges
     (read from the 15-minute tables): the same sums from about a quarter of the rows."""
+    if not hourly:
+        return [], list(windows)
     hours: list[Window] = []
-    quarters: list[Window] = [] if hourly else list(windows)
-    for label, first, stop, shift in windows if hourly else ():
+    quarters: list[Window] = []
+    for label, first, stop, shift in windows:
         inner_first, inner_stop = hour_ceil(first), hour_floor(stop)
         if inner_first >= inner_stop:
             quarters.append((label, first, stop, shift))
