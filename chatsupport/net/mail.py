@@ -52,7 +52,9 @@ def mail_settings(db: Database, settings: Settings) -> MailSettings | None:
 
 
 def mail_configured(db: Database, settings: Settings) -> bool:
-    return mail_settings(db, settings) is not None
+    """Whether mail can be sent: the same answer as ``mail_settings``, without decrypting the password (pages and
+    request handlers ask this; only a sender needs the password)."""
+    return bool(settings.SMTP_HOST) or store.smtp(db.reader()) is not None
 
 
 def _password(settings: Settings, blob: bytes | None) -> str:
