@@ -24,6 +24,17 @@ def test_batches_cover_every_text_once_with_little_padding() -> None:
         assert max(widths) * len(batch) <= 1.10 * sum(widths) or len(batch) == 1
 
 
+def test_batches_stay_under_the_word_piece_cap() -> None:
+    lengths = [256] * 40 + [60] * 50 + [1500]  # the last one alone is over the cap: it still goes, by itself
+    batches = list(length_batches(lengths, 32, pieces=1024))
+    assert sorted(i for batch in batches for i in batch) == list(range(91))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert width * len(batch) <= 1024 or len(batch) == 1
+    assert [len(b) for b in batches if lengths[b[0]] == 256] == [4] * 10
+    assert [90] in batches
+
+
 def test_vectors_come_back_in_input_order_and_match_the_model(embedder) -> None:  # noqa: ANN001
     texts = ["Refunds", "How do I reset my password? " * 20, "Pricing", "Invoices are emailed monthly. " * 8,
              "Teams"] * 9

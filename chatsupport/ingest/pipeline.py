@@ -13,6 +13,7 @@ import numpy as np
 
 from chatsupport.ingest.chunking import Chunk, Chunker
 from chatsupport.ingest.extract import Extracted
+from chatsupport.memory import release_free_memory
 from chatsupport.retrieval.batching import length_batches
 
 EMBED_BATCH = 32
@@ -61,6 +62,7 @@ def embed(encoder: Encoder, texts: Sequence[str], progress: Progress | None = No
         done += len(rows)
         if progress is not None:
             progress(done, len(texts))
+    release_free_memory()  # a document's batches are the biggest blocks this process allocates
     return vectors
 
 

@@ -38,6 +38,8 @@ class OnnxModel:
         # loop and the other answers need between batches.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # onnxruntime's memory arena keeps the most it ever grew to: that is bounded because batches are capped in
+        # word pieces (retrieval/batching.py); without the arena ingestion ran ~8 % slower (bench/embed_memory.py).
         self.session = ort.InferenceSession(str(folder / "model.onnx"), options,
                                             providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
