@@ -13,7 +13,8 @@ What runs at the same time, for --duration seconds (--quick: 120):
 - ingestion: a generated Markdown handbook uploaded every --ingest-every seconds. Records upload → completed.
 
 Reports throughput, p95 per kind, errors (target 0) and the server's RSS growth after warm-up (the first 10% of
-the run, at least 20 s; target < 10%), prints a summary and writes docs/bench-results/soak.json.
+the run, at least 20 s; target < 10%) with the database's page caches beside it (read from /metrics every
+minute), prints a summary and writes docs/bench-results/soak.json.
 """
 
 from __future__ import annotations
@@ -230,15 +231,25 @@ class Soak:
             tasks = [asyncio.create_task(self.visitors(api, n)) for n in range(self.args.visitors)]
             tasks += [asyncio.create_task(self.agent(n)) for n in range(self.args.agents)]
             tasks.append(asyncio.create_task(self.ingestion(api)))
-            began, rss = time.monotonic(), []
+            began, rss, caches = time.monotonic(), [], []
             while time.monotonic() - began < duration:
                 await asyncio.sleep(5)
                 rss.append((time.monotonic() - began, self.server.rss_mb()))
+                if len(rss) % 12 == 1:
+                    caches.append((rss[-1][0], *await self.database_memory(api)))
                 if any(t.done() and t.exception() for t in tasks):
                     raise next(t.exception() for t in tasks if t.done() and t.exception())  # type: ignore[misc]
             self.stop.set()
             await asyncio.wait(tasks, timeout=90)
-        return self.summary(duration, warmup, rss)
+        return {**self.summary(duration, warmup, rss), "sqlite": {"samples": caches}}
+
+    async def database_memory(self, api: httpx.AsyncClient) -> tuple[float, int]:
+        """(page caches MB, connections) from /metrics, which answers loopback clients without a token: the first
+        suspect when RSS grows is the page caches filling as the database grows."""
+        text = (await api.get(self.base + "/metrics")).text
+        found = dict(re.findall(r"^(chatsupport_sqlite_\w+) (\S+)$", text, re.M))
+        return (float(found.get("chatsupport_sqlite_page_cache_bytes", 0)) / 2**20,
+                int(float(found.get("chatsupport_sqlite_connections", 0))))
 
     def summary(self, duration: float, warmup: float, rss: list[tuple[float, float]]) -> dict[str, Any]:
         after = [mb for t, mb in rss if t >= warmup]
@@ -296,6 +307,10 @@ def report(result: dict[str, Any]) -> None:
     print(f"errors: {result['error_count']} {result['errors'] or ''} (target 0)")
     print(f"server RSS after warm-up {rss['after_warmup']:.0f} MB, at the end {rss['end']:.0f} MB, max "
           f"{rss['max']:.0f} MB: growth {rss['growth_pct']:+.1f}% (target < 10%)")
+    caches = result["sqlite"]["samples"]
+    if caches:
+        print(f"SQLite page caches {caches[0][1]:.1f} MB at the start, {caches[-1][1]:.1f} MB at the end "
+              f"({caches[-1][2]} connections)")
 
 
 if __name__ == "__main__":

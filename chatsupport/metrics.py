@@ -183,6 +183,11 @@ CHUNKS = _counter("chatsupport_ingest_chunks_total", "Chunks indexed from ingest
 BACKUP_AGE = _gauge("chatsupport_backup_age_seconds",
                     "Seconds since the newest backup archive was written (absent when there is none).")
 BACKUPS = _gauge("chatsupport_backups", "Backup archives kept in the backups folder.")
+PROCESS_RSS = _gauge("process_resident_memory_bytes", "Resident memory of the server process.")
+SQLITE_CONNECTIONS = _gauge("chatsupport_sqlite_connections",
+                            "Open connections to the database (the writer and one reader per live worker thread).")
+SQLITE_PAGE_CACHE = _gauge("chatsupport_sqlite_page_cache_bytes",
+                           "Bytes in those connections' page caches (one busy at scrape time counts 0).")
 
 
 def observe_llm(provider: str, seconds: float, tokens_in: int, tokens_out: int) -> None:

@@ -1,10 +1,12 @@
 """GET /metrics: Prometheus text after real traffic (route templates, monotonic buckets, job, ingestion and
-retrieval series, backup age) and who may read it (loopback, the metrics token, owner/admin tokens)."""
+retrieval series, backup age, memory) and who may read it (loopback, the metrics token, owner/admin tokens)."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -157,6 +159,16 @@ def test_loopback_needs_no_token_unless_forwarded(world: World) -> None:
         assert client.get("/metrics").status_code == 200
     finally:
         client.app.asgi_handler = handler
+
+
+def test_memory_gauges(world: World) -> None:
+    """Resident memory as the kernel reports it, and the database connections with their page caches."""
+    samples = world.scrape()
+    statm = Path("/proc/self/statm").read_text().split()  # the TestClient serves in this process
+    rss = int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert 0.5 * rss < value(samples, "process_resident_memory_bytes") < 2 * rss
+    assert value(samples, "chatsupport_sqlite_connections") >= 2  # the writer and at least this request's reader
+    assert value(samples, "chatsupport_sqlite_page_cache_bytes") > 0
 
 
 def test_backup_age_is_absent_without_an_archive(tmp_path: Any) -> None:

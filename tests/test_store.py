@@ -73,6 +73,25 @@ def test_writes_from_many_threads_are_serialized(db: Database) -> None:
     assert db.query_one("SELECT value FROM instance_state WHERE key='counter'")["value"] == "400"
 
 
+def test_readers_of_ended_threads_are_closed(db: Database) -> None:
+    """Worker threads come and go; their read connections must not pile up."""
+    def read() -> None:
+        assert db.query_one("SELECT 1 AS one")["one"] == 1
+
+    first = threading.Thread(target=read)
+    first.start()
+    first.join()
+    assert db.memory()["connections"] == 2  # the writer and that thread's reader
+    for _ in range(5):
+        worker = threading.Thread(target=read)
+        worker.start()
+        worker.join()
+    assert db.memory()["connections"] == 2  # each new reader closed the ended thread's one
+    read()
+    stats = db.memory()
+    assert stats["connections"] == 2 and stats["page_cache_bytes"] > 0
+
+
 def test_a_failed_write_rolls_back_entirely(db: Database) -> None:
     def half_then_fail(conn: apsw.Connection) -> None:
         conn.execute("INSERT INTO instance_state(key, value) VALUES ('half', 'x')")

@@ -9,6 +9,7 @@ survives a power cut — the widget acknowledges a customer's message only after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from concurrent.futures import Future
@@ -84,7 +85,7 @@ class Database:
         """``synchronous`` exists for benchmarks; the product always writes with FULL."""
         self.path = path
         self._local = threading.local()
-        self._readers: list[apsw.Connection] = []
+        self._readers: list[tuple[threading.Thread, apsw.Connection]] = []
         self._readers_lock = threading.Lock()
         self._jobs: queue.Queue[tuple[WriteFn[Any], Future[Any]] | None] = queue.Queue()
         self._writer_conn = connect(path, synchronous=synchronous)
@@ -137,8 +138,36 @@ class Database:
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                self._close_orphans()
+                self._readers.append((threading.current_thread(), conn))
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the readers of threads that have ended. Worker threads come and go (anyio retires one after 10 s
+        idle), and each new one opens a reader: without this, an appliance with quiet spells would collect
+        connections, each with its page cache, for as long as it runs."""
+        alive = []
+        for thread, conn in self._readers:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                with contextlib.suppress(apsw.Error):  # dropped either way; nothing else holds it
+                    conn.close()
+        self._readers = alive
+
+    def memory(self) -> dict[str, int]:
+        """Open connections (the writer and one reader per live thread) and the bytes their page caches hold;
+        a connection busy in its own thread at this moment cannot be asked (APSW refuses) and counts as 0."""
+        with self._readers_lock:
+            conns = [conn for _, conn in self._readers]
+        conns.append(self._writer_conn)
+        cached = 0
+        for conn in conns:
+            try:
+                cached += conn.status(apsw.SQLITE_DBSTATUS_CACHE_USED)[0]
+            except (apsw.ThreadingViolationError, apsw.ConnectionClosedError):
+                pass
+        return {"connections": len(conns), "page_cache_bytes": cached}
 
     def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Row]:
         return list(self.reader().execute(sql, params))
@@ -156,6 +185,6 @@ class Database:
         self._jobs.put(None)
         self._writer.join(timeout=30)
         with self._readers_lock:
-            for conn in self._readers:
+            for _, conn in self._readers:
                 conn.close()
             self._readers.clear()

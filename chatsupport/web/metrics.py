@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -20,6 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 from chatsupport import metrics
 from chatsupport.config import Settings
 from chatsupport.domain.backups import list_backups
+from chatsupport.store.db import Database
 from chatsupport.tasks.queue import huey
 from chatsupport.web.auth import api_guard, services_of
 from chatsupport.web.client import client_ip
@@ -66,7 +69,18 @@ def metrics_page(request: Request[Any, Any, Any]) -> Response[str]:
     """Gauges that are cheap to read at scrape time are read now rather than kept up to date on every change."""
     metrics.QUEUE_DEPTH.set(value=huey.pending_count())
     refresh_backup_gauges(services_of(request).settings)
+    refresh_memory_gauges(services_of(request).db)
     return Response(metrics.render(), media_type=PROMETHEUS_TEXT)
+
+
+def refresh_memory_gauges(db: Database) -> None:
+    metrics.PROCESS_RSS.clear()
+    statm = Path("/proc/self/statm")
+    if statm.exists():  # Linux; elsewhere the gauge is absent rather than wrong
+        metrics.PROCESS_RSS.set(value=int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    stats = db.memory()
+    metrics.SQLITE_CONNECTIONS.set(value=stats["connections"])
+    metrics.SQLITE_PAGE_CACHE.set(value=stats["page_cache_bytes"])
 
 
 ROUTES = [metrics_page]
