@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import Parameter
 from litestar.response import File
@@ -47,13 +48,75 @@ class RetentionOut(Struct):
     last_run_conversations: int
 
 
+class CustomerOut(Struct):
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    visitor_id: str | None
+    external_id: str | None
+    custom_fields: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    first_seen_at: str | None
+    last_seen_at: str | None
+    created_at: str
+    anonymized_at: str | None
+    conversations: int
+
+
+class CustomerList(Struct):
+    data: list[CustomerOut]
+
+
+class ErasureCounts(Struct):
+    conversations: int
+    messages: int
+    notes: int
+    events: int
+    notifications: int
+    answer_reviews: int
+    attachments: int
+    analytics_buckets: int
+    webhook_deliveries: int
+    audit_entries: int
+
+
+class ErasureOut(Struct):
+    customer_id: str
+    mode: Literal["anonymize", "delete"]
+    touched: ErasureCounts
+
+
+class WorkspaceExportProgress(Struct):
+    done: int
+    total: int
+    percent: int
+
+
+class WorkspaceExportOut(Struct):
+    export_id: str
+    status: Literal["processing", "completed", "failed"]
+    progress: WorkspaceExportProgress
+    size_bytes: int | None
+    error: str | None
+    created_at: str
+    completed_at: str | None
+    expires_at: str
+    download_url: str | None
+
+
+class WorkspaceExportList(Struct):
+    data: list[WorkspaceExportOut]
+
+
 @get("/api/v1/customers", **requires("privacy.manage"))
 async def find_customers(request: Request[Any, Any, Any],
                          email: Annotated[str, Parameter(max_length=254, description="Exact address")],
-                         ) -> dict[str, Any]:
+                         ) -> CustomerList:
     """The customer rows this address is known by (one person may have several), with their conversation counts."""
     rows = await asyncio.to_thread(customer_data.find_by_email, services_of(request), actor_of(request), email)
-    return {"data": rows}
+    return msgspec.convert({"data": rows}, CustomerList)
 
 
 @get(f"{CUSTOMER}/export", **_customer_found())
@@ -70,10 +133,11 @@ async def export_customer(request: Request[Any, Any, Any], customer_id: str) -> 
 async def erase_customer(request: Request[Any, Any, Any], customer_id: str,
                          mode: Annotated[str | None, Parameter(max_length=20, description=(
                              "anonymize (keep the conversations and counts, remove what identifies the person) or "
-                             "delete (remove the conversations and the customer)"))] = None) -> dict[str, Any]:
+                             "delete (remove the conversations and the customer)"))] = None) -> ErasureOut:
     """Erase one customer; ``mode`` is required. Returns how many rows of each kind were touched. Audited."""
-    return await asyncio.to_thread(customer_data.erase, services_of(request), actor_of(request), customer_id,
-                                   mode or "")
+    result = await asyncio.to_thread(customer_data.erase, services_of(request), actor_of(request), customer_id,
+                                     mode or "")
+    return msgspec.convert(result, ErasureOut)
 
 
 @get("/api/v1/privacy/retention", **requires("privacy.manage"))
@@ -92,22 +156,23 @@ async def set_retention(request: Request[Any, Any, Any], data: RetentionIn) -> R
 
 
 @post("/api/v1/privacy/workspace-exports", status_code=202, **requires("privacy.manage"))
-async def request_workspace_export(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def request_workspace_export(request: Request[Any, Any, Any]) -> WorkspaceExportOut:
     """Starts a zip of the whole workspace (a JSON array per table); follow the export until ``completed``."""
     result = await asyncio.to_thread(workspace_export.request, services_of(request), actor_of(request))
     await asyncio.to_thread(export_workspace, result["export_id"])
-    return result
+    return msgspec.convert(result, WorkspaceExportOut)
 
 
 @get("/api/v1/privacy/workspace-exports", **requires("privacy.manage"))
-async def list_workspace_exports(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def list_workspace_exports(request: Request[Any, Any, Any]) -> WorkspaceExportList:
     rows = await asyncio.to_thread(workspace_export.listing, services_of(request), actor_of(request))
-    return {"data": rows}
+    return msgspec.convert({"data": rows}, WorkspaceExportList)
 
 
 @get(WORKSPACE_EXPORT, **_export_found())
-async def get_workspace_export(request: Request[Any, Any, Any], export_id: str) -> dict[str, Any]:
-    return await asyncio.to_thread(workspace_export.get, services_of(request), actor_of(request), export_id)
+async def get_workspace_export(request: Request[Any, Any, Any], export_id: str) -> WorkspaceExportOut:
+    result = await asyncio.to_thread(workspace_export.get, services_of(request), actor_of(request), export_id)
+    return msgspec.convert(result, WorkspaceExportOut)
 
 
 @get(f"{WORKSPACE_EXPORT}/download", **_export_found())
