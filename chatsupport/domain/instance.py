@@ -25,10 +25,15 @@ from chatsupport.store.db import Database
 from chatsupport.store.migrations import LATEST_VERSION, current_version
 
 
+def is_instance_owner(db: Database, actor: Actor) -> bool:
+    if actor.role != "owner":
+        return False
+    first = db.reader().execute("SELECT id FROM workspaces ORDER BY created_at, rowid LIMIT 1").fetchone()
+    return first is not None and first["id"] == actor.workspace_id
+
 
 def require_instance_owner(db: Database, actor: Actor) -> None:
-    first = db.reader().execute("SELECT id FROM workspaces ORDER BY created_at, rowid LIMIT 1").fetchone()
-    if actor.role != "owner" or first is None or first["id"] != actor.workspace_id:
+    if not is_instance_owner(db, actor):
         raise AppError("forbidden", "Only the owners of the instance's first workspace manage the instance.")
 
 

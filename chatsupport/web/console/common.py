@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 from litestar import Request
 from litestar.response import Redirect, Template
 
+from chatsupport.domain import instance
 from chatsupport.errors import AppError
-from chatsupport.web.auth import CSRF_FIELD, CSRF_HEADER, check_csrf, csrf_token, new_csrf_cookie, set_csrf_cookie
+from chatsupport.web.auth import (CSRF_FIELD, CSRF_HEADER, check_csrf, csrf_token, new_csrf_cookie, services_of,
+                                   set_csrf_cookie)
 
 DEFAULT_LANDING = "/profile"
 
@@ -21,10 +23,16 @@ def render(request: Request[Any, Any, Any], template: str, context: Mapping[str,
     fresh = new_csrf_cookie(request)
     actor = getattr(request.state, "actor", None)
     page = Template(template, context={"csrf_token": csrf_token(request, fresh), "csrf_field": CSRF_FIELD,
-                                       "actor": actor, **(context or {})}, status_code=status, headers=headers)
+                                       "actor": actor, "manages_instance": lambda: _manages_instance(request, actor),
+                                       **(context or {})}, status_code=status, headers=headers)
     if fresh:
         set_csrf_cookie(page, request, fresh)
     return page
+
+
+def _manages_instance(request: Request[Any, Any, Any], actor: Any) -> bool:
+    """For the settings tabs: one indexed read, made only while rendering a settings page for an owner."""
+    return actor is not None and instance.is_instance_owner(services_of(request).db, actor)
 
 
 def safe_next(target: str | None) -> str:
