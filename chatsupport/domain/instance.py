@@ -8,6 +8,7 @@ owners manage their workspace, not the machine.
 from __future__ import annotations
 
 import shutil
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,11 +26,22 @@ from chatsupport.store.db import Database
 from chatsupport.store.migrations import LATEST_VERSION, current_version
 
 
+# Workspaces are never deleted, so once there is a first workspace it stays the first: read it once per database.
+_first_workspace: weakref.WeakKeyDictionary[Database, str] = weakref.WeakKeyDictionary()
+
+
+def _first_workspace_id(db: Database) -> str | None:
+    if db not in _first_workspace:
+        row = db.reader().execute("SELECT id FROM workspaces ORDER BY created_at, rowid LIMIT 1").fetchone()
+        if row is None:
+            return None
+        _first_workspace[db] = row["id"]
+    return _first_workspace[db]
+
+
 def is_instance_owner(db: Database, actor: Actor) -> bool:
-    if actor.role != "owner":
-        return False
-    first = db.reader().execute("SELECT id FROM workspaces ORDER BY created_at, rowid LIMIT 1").fetchone()
-    return first is not None and first["id"] == actor.workspace_id
+    """Asked by every settings page's tabs while rendering (on the event loop): after the first answer, no I/O."""
+    return actor.role == "owner" and _first_workspace_id(db) == actor.workspace_id
 
 
 def require_instance_owner(db: Database, actor: Actor) -> None:

@@ -31,7 +31,7 @@ def render(request: Request[Any, Any, Any], template: str, context: Mapping[str,
 
 
 def _manages_instance(request: Request[Any, Any, Any], actor: Any) -> bool:
-    """For the settings tabs: one indexed read, made only while rendering a settings page for an owner."""
+    """For the settings tabs, asked only while rendering a settings page for an owner."""
     return actor is not None and instance.is_instance_owner(services_of(request).db, actor)
 
 
